@@ -1,0 +1,155 @@
+//! File primitives: private directories, atomic 0600 writes, and advisory locks.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+use crate::{StoreError, StoreResult};
+
+/// Creates `dir` (and parents) with mode 0700, and tightens it to 0700 if it exists.
+pub fn create_private_dir(dir: &Path) -> StoreResult<()> {
+    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(StoreError::io("creating", dir))?;
+    let perms = fs::metadata(dir).map_err(StoreError::io("reading", dir))?.permissions();
+    if perms.mode() & 0o077 != 0 {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+            .map_err(StoreError::io("setting permissions of", dir))?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to `path` atomically: a 0600 temp file in the same directory, fsync, rename, fsync of
+/// the directory. A crash at any point leaves either the old or the new content, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
+    let result = (|| {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(StoreError::io("creating", &tmp))?;
+        f.write_all(bytes).map_err(StoreError::io("writing", &tmp))?;
+        f.sync_all().map_err(StoreError::io("syncing", &tmp))?;
+        fs::rename(&tmp, path).map_err(StoreError::io("replacing", path))?;
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn unique() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// An exclusive advisory lock on `<path>.lock`, held until dropped. Serialises read-modify-write cycles of
+/// one document between processes.
+pub(crate) struct FileLock {
+    file: File,
+}
+
+impl FileLock {
+    pub(crate) fn acquire(path: &Path) -> StoreResult<Self> {
+        let lock_path = path.with_extension(match path.extension() {
+            Some(e) => format!("{}.lock", e.to_string_lossy()),
+            None => "lock".into(),
+        });
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock_path)
+            .map_err(StoreError::io("opening lock", &lock_path))?;
+        file.lock().map_err(StoreError::io("locking", &lock_path))?;
+        Ok(FileLock { file })
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
+/// Reads a JSON document, or `T::default()` when the file does not exist.
+pub(crate) fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> StoreResult<T> {
+    match fs::read(path) {
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: path.into(), source })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(StoreError::io("reading", path)(e)),
+    }
+}
+
+/// Writes a JSON document atomically (pretty, trailing newline).
+pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> StoreResult<()> {
+    let mut bytes =
+        serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json { path: path.into(), source })?;
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Locks `path`, reads it, applies `f`, and writes the result back if `f` succeeded.
+pub(crate) fn update_json<T, R>(path: &Path, f: impl FnOnce(&mut T) -> StoreResult<R>) -> StoreResult<R>
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + Default,
+{
+    let _lock = FileLock::acquire(path)?;
+    let mut doc: T = read_json(path)?;
+    let out = f(&mut doc)?;
+    write_json(path, &doc)?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_is_0600_and_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name() != "x.json")
+            .collect();
+        assert!(leftovers.is_empty(), "temp files left behind");
+    }
+
+    #[test]
+    fn private_dir_is_tightened_to_0700() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("home");
+        fs::create_dir(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&p).unwrap();
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn malformed_json_is_an_error_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("bad.json");
+        fs::write(&p, b"{not json").unwrap();
+        let r: StoreResult<()> = update_json(&p, |_v: &mut serde_json::Value| Ok(()));
+        assert!(matches!(r, Err(StoreError::Json { .. })));
+        assert_eq!(fs::read(&p).unwrap(), b"{not json");
+    }
+}

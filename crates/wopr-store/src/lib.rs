@@ -1,0 +1,33 @@
+//! The `$WOPR_HOME` directory.
+//!
+//! Owns the on-disk layout (DESIGN section 4): JSON documents written atomically with mode 0600 under a
+//! lock file, session context files `sessions/<name>.md`, and the SQLite database `wopr.db` (conversation
+//! history, audit log). It validates session names so nothing can escape `sessions/`. No network.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod fsutil;
+mod history;
+mod home;
+mod identity_file;
+mod name;
+mod sessions;
+
+pub use config::{Config, ConfigKey};
+pub use error::{StoreError, StoreResult};
+pub use fsutil::{create_private_dir, write_atomic};
+pub use history::{History, HistoryMessage, MessageStatus, Role};
+pub use home::Home;
+pub use identity_file::Loaded as LoadedIdentity;
+pub use name::{MAX_SESSION_NAME, SessionName};
+pub use sessions::{SessionMeta, Sessions};
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
