@@ -45,6 +45,9 @@ pub enum StoreError {
     /// An invalid configuration key or value.
     #[error("{0}")]
     InvalidConfig(String),
+    /// A peer reference (id, short id or name) that is malformed or matches more than one peer.
+    #[error("{0}")]
+    InvalidPeer(String),
     /// Something that should exist does not.
     #[error("{0}")]
     NotFound(String),
@@ -69,6 +72,9 @@ impl StoreError {
 
     /// Whether this is a user-input error (exit code 3 in the CLI).
     pub fn is_invalid_input(&self) -> bool {
-        matches!(self, StoreError::InvalidName { .. } | StoreError::InvalidConfig(_))
+        matches!(
+            self,
+            StoreError::InvalidName { .. } | StoreError::InvalidConfig(_) | StoreError::InvalidPeer(_)
+        )
     }
 }

@@ -5,7 +5,6 @@
 //! message that later reads show as interrupted; nothing is ever half-written.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -96,12 +95,7 @@ pub struct History {
 impl History {
     /// Opens `wopr.db`, creating the schema if needed.
     pub fn open(path: &Path) -> StoreResult<Self> {
-        let db = |source| StoreError::Db { path: path.into(), source };
-        let conn = Connection::open(path).map_err(db)?;
-        conn.busy_timeout(Duration::from_secs(30)).map_err(db)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(db)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+        let conn = crate::db::open(path, SCHEMA)?;
         Ok(History { conn, path: path.into() })
     }
 

@@ -79,6 +79,28 @@ impl Home {
         History::open(&self.db_path())
     }
 
+    /// Opens (creating if needed) the audit log and used-invite-nonce tables in `wopr.db`.
+    pub fn audit(&self) -> StoreResult<crate::AuditLog> {
+        self.ensure()?;
+        crate::AuditLog::open(&self.db_path())
+    }
+
+    /// Opens (creating if needed) the outbox table in `wopr.db`.
+    pub fn outbox(&self) -> StoreResult<crate::Outbox> {
+        self.ensure()?;
+        crate::Outbox::open(&self.db_path())
+    }
+
+    /// The grants in `access.json`: who may reach my sessions.
+    pub fn access(&self) -> crate::Access {
+        crate::Access::of(self)
+    }
+
+    /// The peers in `peers.json`: whom I can reach.
+    pub fn peers(&self) -> crate::Peers {
+        crate::Peers::of(self)
+    }
+
     /// Loads the identity, or `None` if `wopr id init` was never run.
     pub fn load_identity(&self) -> StoreResult<Option<identity_file::Loaded>> {
         identity_file::load(&self.identity_path())

@@ -1,20 +1,30 @@
 //! The `$WOPR_HOME` directory.
 //!
 //! Owns the on-disk layout (DESIGN section 4): JSON documents written atomically with mode 0600 under a
-//! lock file, session context files `sessions/<name>.md`, and the SQLite database `wopr.db` (conversation
-//! history, audit log). It validates session names so nothing can escape `sessions/`. No network.
+//! lock file, session context files `sessions/<name>.md`, the trust records `access.json` (who may reach
+//! my sessions) and `peers.json` (whom I can reach), and the SQLite database `wopr.db` (conversation
+//! history, audit log, used invite nonces, outbox). It validates session and peer names so nothing can
+//! escape `sessions/`. No network.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod access;
+mod audit;
 mod config;
+mod db;
 mod error;
 mod fsutil;
 mod history;
 mod home;
 mod identity_file;
 mod name;
+mod outbox;
+mod peer_ref;
+mod peers;
 mod sessions;
 
+pub use access::{ACCESS_FILE, Access, AccessFile, Capability, Grant};
+pub use audit::{AuditEntry, AuditLog, Decision};
 pub use config::{Config, ConfigKey};
 pub use error::{StoreError, StoreResult};
 pub use fsutil::{create_private_dir, write_atomic};
@@ -22,6 +32,9 @@ pub use history::{History, HistoryMessage, MessageStatus, Role};
 pub use home::Home;
 pub use identity_file::Loaded as LoadedIdentity;
 pub use name::{MAX_SESSION_NAME, SessionName};
+pub use outbox::{Outbox, OutboxItem};
+pub use peer_ref::{MAX_PEER_NAME, OldKey, PeerKeyed, resolve as resolve_peer, validate_peer_name};
+pub use peers::{PEERS_FILE, PeerRecord, Peers, PeersFile};
 pub use sessions::{SessionMeta, Sessions};
 
 /// Milliseconds since the Unix epoch.

@@ -1,0 +1,13 @@
+//! One turn of a WOPR session.
+//!
+//! A turn takes the session's context (`sessions/<name>.md`) and stored history, adds the new message,
+//! calls a provider, streams its events to the caller, and persists the outcome. The user's message is
+//! stored before the provider is called, so a failure (or a killed process) never loses it.
+#![deny(unsafe_code)]
+#![warn(missing_docs)]
+
+mod prompt;
+mod turn;
+
+pub use prompt::build_request;
+pub use turn::{TurnError, TurnEvent, TurnOutcome, run_turn};

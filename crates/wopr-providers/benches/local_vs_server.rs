@@ -1,0 +1,206 @@
+//! Time to first token and tokens per second: the embedded `local` provider against `llama-server`
+//! (through the `openai-compatible` provider) on the same GGUF, thread count, prompt and budget.
+//!
+//! Needs `WOPR_TEST_MODEL` (the GGUF) and `WOPR_LLAMA_SERVER` (the binary), as `scripts/test` sets them.
+//! `WOPR_BENCH_THREADS` sets the thread count (default 2). Run with `cargo bench -j2 --bench local_vs_server`.
+//! Greedy decoding, 128 tokens, 3 measured runs of each (alternating) after a warm-up, medians
+//! reported. Both engines keep the prompt's KV cache between runs, so time to first token is that of a
+//! repeated prompt.
+
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use wopr_providers::{
+    ChatMessage, ChatRequest, Local, Provider, ProviderName, Settings, StreamEvent, resolve,
+};
+
+const RUNS: usize = 3;
+const MAX_TOKENS: u32 = 128;
+const TARGET_RATIO: f64 = 0.9;
+
+fn main() {
+    let model = env_path("WOPR_TEST_MODEL", "the GGUF model");
+    let server_bin = env_path("WOPR_LLAMA_SERVER", "the llama-server binary");
+    let threads: u32 = std::env::var("WOPR_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+
+    let local = Local::new(model.clone(), threads, None);
+    let server = Server::start(&server_bin, &model, threads);
+    let settings = Settings::from_parts(
+        [("OPENAI_COMPATIBLE_BASE_URL".to_string(), format!("{}/v1", server.url()))],
+        serde_json::Value::Null,
+        PathBuf::new(),
+    );
+    let remote =
+        resolve(Some(ProviderName::OpenaiCompatible), None, &settings).expect("openai-compatible provider");
+    // Warm up both (model load, prompt cache), then alternate, so load from other processes on the
+    // machine hits both engines alike.
+    let (local_runs, server_runs) = runtime.block_on(async {
+        run(&local).await;
+        run(remote.as_ref()).await;
+        let (mut local_runs, mut server_runs) = (Vec::new(), Vec::new());
+        for _ in 0..RUNS {
+            local_runs.push(run(&local).await);
+            server_runs.push(run(remote.as_ref()).await);
+        }
+        (local_runs, server_runs)
+    });
+    drop(server);
+    let (local_stats, server_stats) = (Stats::median(&local_runs), Stats::median(&server_runs));
+
+    println!(
+        "\nlocal vs llama-server: {} , {threads} threads, greedy, max_tokens {MAX_TOKENS}, median of {RUNS}",
+        model.display()
+    );
+    println!("{:<14} {:>10} {:>12} {:>8}", "engine", "TTFT ms", "tokens/s", "tokens");
+    for (name, s) in [("local", &local_stats), ("llama-server", &server_stats)] {
+        println!(
+            "{name:<14} {:>10.1} {:>12.1} {:>8}",
+            s.ttft.as_secs_f64() * 1000.0,
+            s.tokens_per_s,
+            s.tokens
+        );
+    }
+    let ratio = local_stats.tokens_per_s / server_stats.tokens_per_s;
+    let ttft_ratio = local_stats.ttft.as_secs_f64() / server_stats.ttft.as_secs_f64();
+    println!(
+        "ratio local/server: tokens/s {ratio:.2} (target >= {TARGET_RATIO}: {}), TTFT {ttft_ratio:.2}",
+        if ratio >= TARGET_RATIO { "met" } else { "NOT met" }
+    );
+}
+
+/// Medians over the measured runs.
+struct Stats {
+    ttft: Duration,
+    tokens_per_s: f64,
+    tokens: u64,
+}
+
+impl Stats {
+    fn median(runs: &[Run]) -> Self {
+        let mid = runs.len() / 2;
+        let mut ttfts: Vec<Duration> = runs.iter().map(|r| r.ttft).collect();
+        ttfts.sort();
+        let mut rates: Vec<f64> =
+            runs.iter().map(|r| r.tokens.saturating_sub(1) as f64 / r.decode.as_secs_f64()).collect();
+        rates.sort_by(f64::total_cmp);
+        let mut tokens: Vec<u64> = runs.iter().map(|r| r.tokens).collect();
+        tokens.sort();
+        Stats { ttft: ttfts[mid], tokens_per_s: rates[mid], tokens: tokens[mid] }
+    }
+}
+
+/// One call: time to the first text, then the decode rate between first and last text.
+struct Run {
+    ttft: Duration,
+    tokens: u64,
+    decode: Duration,
+}
+
+async fn run(provider: &dyn Provider) -> Run {
+    let request = ChatRequest {
+        system: "You are a helpful assistant.".into(),
+        messages: vec![ChatMessage::user(
+            "Write a detailed essay about the history of computing, from the abacus to the smartphone.",
+        )],
+        max_tokens: MAX_TOKENS,
+        temperature: Some(0.0),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let mut stream = provider.stream(request);
+    let (mut first, mut last, mut deltas, mut usage) = (None, None, 0u64, None);
+    while let Some(event) = stream.next().await {
+        match event.unwrap_or_else(|e| panic!("{} failed: {e}", provider.name())) {
+            StreamEvent::TextDelta { .. } => {
+                let now = Instant::now();
+                first.get_or_insert(now);
+                last = Some(now);
+                deltas += 1;
+            }
+            StreamEvent::Usage { usage: u } => usage = Some(u.output_tokens),
+            _ => {}
+        }
+    }
+    let first = first.unwrap_or_else(|| panic!("{} produced no text", provider.name()));
+    let last = last.unwrap_or(first);
+    // Servers that do not report usage stream one token per delta.
+    let tokens = usage.filter(|&n| n > 0).unwrap_or(deltas);
+    Run { ttft: first - started, tokens, decode: (last - first).max(Duration::from_micros(1)) }
+}
+
+/// A `llama-server` child process, killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Server {
+    fn start(binary: &PathBuf, model: &PathBuf, threads: u32) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
+        let child = Command::new(binary)
+            .arg("-m")
+            .arg(model)
+            .args([
+                "-t",
+                &threads.to_string(),
+                "-c",
+                "2048",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
+        let mut server = Server { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !server.healthy() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("llama-server exited during startup: {status}");
+            }
+            assert!(Instant::now() < deadline, "llama-server did not become healthy within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn healthy(&self) -> bool {
+        use std::io::Write;
+        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+        if stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err()
+        {
+            return false;
+        }
+        let mut head = [0u8; 12];
+        stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn env_path(var: &str, what: &str) -> PathBuf {
+    let path = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("{var} is not set: it must name {what}; run the benchmark via `scripts/test`'s environment (it builds llama-server and fetches the model)"));
+    assert!(path.is_file(), "{var}={} does not exist", path.display());
+    path
+}

@@ -1,0 +1,156 @@
+//! The embedded llama.cpp provider on the real default model.
+//!
+//! `WOPR_TEST_MODEL` must name the SmolLM2-135M-Instruct Q4_1 GGUF; `scripts/test` downloads it and sets
+//! the variable. Without it these tests fail rather than pass vacuously.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use wopr_providers::{
+    ChatMessage, ChatRequest, ErrorKind, Local, Provider, ProviderError, StopReason, StreamEvent, Usage,
+};
+
+const THREADS: u32 = 2;
+
+fn model_path() -> PathBuf {
+    match std::env::var_os("WOPR_TEST_MODEL") {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => panic!(
+            "WOPR_TEST_MODEL is not set: these tests need the SmolLM2-135M-Instruct GGUF. \
+             Run `scripts/test`, which downloads the model and sets WOPR_TEST_MODEL."
+        ),
+    }
+}
+
+fn local() -> Local {
+    Local::new(model_path(), THREADS, None)
+}
+
+fn ask(question: &str, max_tokens: u32) -> ChatRequest {
+    ChatRequest {
+        system: "You are a helpful assistant. Answer briefly.".into(),
+        messages: vec![ChatMessage::user(question)],
+        max_tokens,
+        temperature: Some(0.0),
+        ..Default::default()
+    }
+}
+
+async fn events(provider: &dyn Provider, request: ChatRequest) -> Vec<Result<StreamEvent, ProviderError>> {
+    provider.stream(request).collect().await
+}
+
+fn ok_events(all: Vec<Result<StreamEvent, ProviderError>>) -> Vec<StreamEvent> {
+    all.into_iter().map(|e| e.unwrap_or_else(|err| panic!("unexpected error: {err}"))).collect()
+}
+
+fn text(events: &[StreamEvent]) -> String {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn single_error(all: Vec<Result<StreamEvent, ProviderError>>) -> ProviderError {
+    match &all[..] {
+        [Err(error)] => error.clone(),
+        other => panic!("expected exactly one error, got {other:?}"),
+    }
+}
+
+/// The last two events, which must be Usage then Done.
+fn usage_and_stop(events: &[StreamEvent]) -> (Usage, StopReason) {
+    match events {
+        [.., StreamEvent::Usage { usage }, StreamEvent::Done { stop_reason }] => (*usage, *stop_reason),
+        other => panic!("stream must end with Usage then Done, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn an_answer_streams_as_several_deltas_then_usage_then_done() {
+    let all = ok_events(events(&local(), ask("What is the capital of France?", 48)).await);
+    let deltas = all.iter().filter(|e| matches!(e, StreamEvent::TextDelta { .. })).count();
+    assert!(deltas >= 2, "expected the answer in several pieces, got {all:?}");
+    let answer = text(&all);
+    assert!(!answer.trim().is_empty());
+    let (usage, stop) = usage_and_stop(&all);
+    assert!(matches!(stop, StopReason::EndTurn | StopReason::MaxTokens));
+    assert!(usage.input_tokens > 10, "{usage:?}");
+    assert!(usage.output_tokens >= deltas as u64, "{usage:?} for {deltas} deltas");
+}
+
+#[tokio::test]
+async fn max_tokens_is_honoured() {
+    let all = ok_events(events(&local(), ask("Write a long story about a dragon and a knight.", 3)).await);
+    let (usage, stop) = usage_and_stop(&all);
+    assert_eq!(stop, StopReason::MaxTokens);
+    assert_eq!(usage.output_tokens, 3);
+}
+
+#[tokio::test]
+async fn the_same_request_gives_the_same_greedy_answer_with_the_cached_prompt() {
+    let provider = local();
+    let request = ask("Name three colours.", 24);
+    let first = text(&ok_events(events(&provider, request.clone()).await));
+    let second = text(&ok_events(events(&provider, request).await));
+    assert!(!first.is_empty());
+    assert_eq!(first, second);
+}
+
+#[tokio::test]
+async fn a_prompt_larger_than_the_context_is_context_too_long() {
+    let huge = "apple banana cherry ".repeat(3000);
+    let error = single_error(events(&local(), ask(&huge, 8)).await);
+    assert_eq!(error.kind, ErrorKind::ContextTooLong, "{error}");
+    assert!(error.message.contains("context window"), "{error}");
+}
+
+#[tokio::test]
+async fn dropping_the_stream_stops_generation() {
+    let provider = local();
+    let mut stream = provider.stream(ask("Count from 1 to 2000, one number per line.", 2000));
+    let first = stream.next().await.expect("an event").expect("no error");
+    assert!(matches!(first, StreamEvent::TextDelta { .. }), "{first:?}");
+    drop(stream);
+    // Calls to one model run one at a time: this one finishes quickly only if the abandoned one stopped.
+    let started = Instant::now();
+    let all = ok_events(events(&provider, ask("Say hi.", 4)).await);
+    usage_and_stop(&all);
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn a_missing_model_file_says_to_pull_the_model() {
+    let path = PathBuf::from("/nonexistent/wopr-test/model.gguf");
+    let error = single_error(events(&Local::new(path, THREADS, None), ask("hi", 4)).await);
+    assert_eq!(error.kind, ErrorKind::NotConfigured);
+    assert!(error.message.contains("/nonexistent/wopr-test/model.gguf"), "{error}");
+    assert!(error.message.contains("wopr model pull"), "{error}");
+}
+
+#[tokio::test]
+async fn a_garbage_file_is_rejected_with_its_path() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in
+        [("text.gguf", &b"this is not a model"[..]), ("truncated.gguf", &b"GGUF\x03\0\0\0garbage"[..])]
+    {
+        let path = dir.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        let error = single_error(events(&Local::new(path.clone(), THREADS, None), ask("hi", 4)).await);
+        assert_eq!(error.kind, ErrorKind::BadRequest, "{error}");
+        assert!(error.message.contains(&path.display().to_string()), "{error}");
+        assert!(error.message.contains("wopr model pull"), "{error}");
+    }
+}
+
+#[test]
+fn the_display_name_defaults_to_the_file_stem() {
+    let provider = Local::new(PathBuf::from("/m/SmolLM2-135M-Instruct.Q4_1.gguf"), 1, None);
+    assert_eq!(provider.model(), "SmolLM2-135M-Instruct.Q4_1");
+    assert_eq!(provider.name(), "local");
+    assert_eq!(Local::new(PathBuf::from("/m/x.gguf"), 1, Some("tiny".into())).model(), "tiny");
+}

@@ -1,0 +1,60 @@
+//! `wopr id`, `wopr id init`, `wopr id rotate`.
+
+use anyhow::{Result, anyhow};
+use serde_json::json;
+use wopr_identity::{Identity, RotationReason};
+
+use super::Ctx;
+use crate::cli::{IdArgs, IdCmd};
+use crate::exit::Exit;
+use crate::output;
+
+pub fn run(ctx: &Ctx, args: IdArgs) -> Result<()> {
+    match args.command {
+        None => show(ctx, args.json),
+        Some(IdCmd::Init { force }) => {
+            let id = ctx.home.init_identity(force)?;
+            println!("Identity created in {}", ctx.home.identity_path().display());
+            print_id(&id, false)
+        }
+        Some(IdCmd::Rotate { reason, json }) => {
+            let reason = RotationReason::parse(&reason).ok_or_else(|| {
+                Exit::invalid(format!("unknown reason {reason:?}: use scheduled, compromise or upgrade"))
+            })?;
+            let (id, record) = ctx.home.rotate_identity(reason)?;
+            if json {
+                return output::json(&record);
+            }
+            println!(
+                "Rotated {} -> {} ({:?}); the record, signed by both keys, is kept in identity.json",
+                record.old_key.short(),
+                record.new_key.short(),
+                reason
+            );
+            print_id(&id, false)
+        }
+    }
+}
+
+fn show(ctx: &Ctx, json: bool) -> Result<()> {
+    let loaded = ctx
+        .home
+        .load_identity()?
+        .ok_or_else(|| anyhow!("no identity yet in {}: run `wopr id init`", ctx.home.root().display()))?;
+    print_id(&loaded.identity, json)
+}
+
+fn print_id(id: &Identity, json: bool) -> Result<()> {
+    let pk = id.public_id();
+    if json {
+        return output::json(&json!({
+            "shortId": pk.short(),
+            "publicKey": pk.to_hex(),
+            "encryptPub": hex::encode(id.encrypt_pub()),
+        }));
+    }
+    println!("WOPR ID: {}", pk.short());
+    println!("Full: {}", pk.to_url());
+    println!("Encrypt: {}", hex::encode(id.encrypt_pub()));
+    Ok(())
+}

@@ -1,0 +1,26 @@
+//! `wopr`: self-sovereign AI session management over P2P.
+#![deny(unsafe_code)]
+
+mod cli;
+mod cmd;
+mod exit;
+mod output;
+
+use clap::Parser;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { exit::INVALID } else { 0 };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    // Everything WOPR creates in its home is private to the user.
+    nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    if let Err(err) = cmd::run(cli) {
+        output::print_error(&err);
+        std::process::exit(exit::code_of(&err));
+    }
+}

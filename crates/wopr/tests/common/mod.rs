@@ -1,0 +1,69 @@
+//! Helpers shared by the CLI tests: a temporary WOPR_HOME and a `wopr` command bound to it.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+pub struct TestHome {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for TestHome {
+    fn default() -> Self {
+        TestHome { dir: tempfile::tempdir().expect("temp dir") }
+    }
+}
+
+impl TestHome {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `wopr` with this home, no provider keys from the environment, and no colours.
+    pub fn wopr(&self) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("wopr").expect("wopr binary");
+        cmd.env("WOPR_HOME", self.path()).env("NO_COLOR", "1");
+        for k in [
+            "ANTHROPIC_API_KEY",
+            "OPENAI_API_KEY",
+            "KIMI_API_KEY",
+            "MOONSHOT_API_KEY",
+            "OPENAI_COMPATIBLE_BASE_URL",
+            "WOPR_MODEL",
+            "ANTHROPIC_BASE_URL",
+            "OPENAI_BASE_URL",
+        ] {
+            cmd.env_remove(k);
+        }
+        cmd
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path().join(name)
+    }
+}
+
+pub fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
+}
+
+pub fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// The model the suite runs on (`scripts/test` sets it). Fails, never skips, when missing.
+pub fn test_model() -> PathBuf {
+    let p = std::env::var_os("WOPR_TEST_MODEL")
+        .map(PathBuf::from)
+        .expect("WOPR_TEST_MODEL is not set: run the suite with scripts/test, which downloads the model");
+    assert!(p.is_file(), "WOPR_TEST_MODEL={} does not exist", p.display());
+    p
+}

