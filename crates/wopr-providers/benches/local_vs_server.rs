@@ -2,10 +2,12 @@
 //! (through the `openai-compatible` provider) on the same GGUF, thread count, prompt and budget.
 //!
 //! Needs `WOPR_TEST_MODEL` (the GGUF) and `WOPR_LLAMA_SERVER` (the binary), as `scripts/test` sets them.
-//! `WOPR_BENCH_THREADS` sets the thread count (default 2). Run with `cargo bench -j2 --bench local_vs_server`.
-//! Greedy decoding, 128 tokens, 3 measured runs of each (alternating) after a warm-up, medians
-//! reported. Both engines keep the prompt's KV cache between runs, so time to first token is that of a
-//! repeated prompt.
+//! `WOPR_BENCH_THREADS` sets the thread count (default 2), `WOPR_BENCH_RUNS` the measured runs per
+//! engine (default 3). Run with `cargo bench -j2 --bench local_vs_server`.
+//!
+//! Greedy decoding, 128 tokens; after a warm-up the engines take turns, and medians are reported. Both
+//! keep the prompt's KV cache between runs, so time to first token is that of a repeated prompt. On a
+//! machine shared with other work the figures swing widely from run to run: compare them on a quiet one.
 
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -18,6 +20,7 @@ use wopr_providers::{
     ChatMessage, ChatRequest, Local, Provider, ProviderName, Settings, StreamEvent, resolve,
 };
 
+/// Measured runs per engine, unless `WOPR_BENCH_RUNS` says otherwise.
 const RUNS: usize = 3;
 const MAX_TOKENS: u32 = 128;
 const TARGET_RATIO: f64 = 0.9;
@@ -25,7 +28,8 @@ const TARGET_RATIO: f64 = 0.9;
 fn main() {
     let model = env_path("WOPR_TEST_MODEL", "the GGUF model");
     let server_bin = env_path("WOPR_LLAMA_SERVER", "the llama-server binary");
-    let threads: u32 = std::env::var("WOPR_BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
+    let threads: u32 = env_number("WOPR_BENCH_THREADS").unwrap_or(2);
+    let runs: usize = env_number("WOPR_BENCH_RUNS").filter(|&n| n > 0).unwrap_or(RUNS);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
 
     let local = Local::new(model.clone(), threads, None);
@@ -43,7 +47,7 @@ fn main() {
         run(&local).await;
         run(remote.as_ref()).await;
         let (mut local_runs, mut server_runs) = (Vec::new(), Vec::new());
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             local_runs.push(run(&local).await);
             server_runs.push(run(remote.as_ref()).await);
         }
@@ -53,7 +57,7 @@ fn main() {
     let (local_stats, server_stats) = (Stats::median(&local_runs), Stats::median(&server_runs));
 
     println!(
-        "\nlocal vs llama-server: {} , {threads} threads, greedy, max_tokens {MAX_TOKENS}, median of {RUNS}",
+        "\nlocal vs llama-server: {} , {threads} threads, greedy, max_tokens {MAX_TOKENS}, median of {runs}",
         model.display()
     );
     println!("{:<14} {:>10} {:>12} {:>8}", "engine", "TTFT ms", "tokens/s", "tokens");
@@ -194,6 +198,10 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn env_number<T: std::str::FromStr>(var: &str) -> Option<T> {
+    std::env::var(var).ok().and_then(|v| v.parse().ok())
 }
 
 fn env_path(var: &str, what: &str) -> PathBuf {

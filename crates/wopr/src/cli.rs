@@ -29,6 +29,39 @@ pub enum Command {
     /// Manage local model files for the embedded provider.
     #[command(subcommand)]
     Model(ModelCmd),
+    /// Create an invite for a peer's public key, or claim one (`wopr invite claim <token>`).
+    Invite(InviteArgs),
+    /// Send a message to a peer's session (`<peer>:<session>`); the AI's answer streams back.
+    Inject {
+        /// `<peer>:<session>`, where peer is a name, short id or full id from `wopr peers`.
+        target: String,
+        /// The message; `-` reads it from standard input.
+        message: String,
+    },
+    /// Who can reach which of my sessions; `access grant` to grant explicitly.
+    Access(AccessArgs),
+    /// Revoke every grant of a peer and close its connections now.
+    Revoke {
+        /// Name, short id or full id.
+        peer: String,
+    },
+    /// Whom I can reach.
+    Peers(PeersArgs),
+    /// The audit log of every accepted or refused P2P request.
+    Audit {
+        /// Only this peer (name, short id or full id).
+        #[arg(long)]
+        peer: Option<String>,
+        /// Show at most this many of the latest entries.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the background daemon that answers peers.
+    #[command(subcommand)]
+    Daemon(DaemonCmd),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -59,6 +92,9 @@ pub enum IdCmd {
         /// scheduled, compromise or upgrade.
         #[arg(long, default_value = "scheduled")]
         reason: String,
+        /// Tell every known peer (peers that are offline learn it at the next connection).
+        #[arg(long)]
+        broadcast: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -163,4 +199,97 @@ pub enum ModelCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct InviteArgs {
+    #[command(subcommand)]
+    pub command: Option<InviteCmd>,
+    /// The recipient's public key (64 hex, `wopr://<hex>`, or a known peer).
+    #[arg(required = true)]
+    pub pubkey: Option<String>,
+    /// The session they may reach.
+    #[arg(required = true)]
+    pub session: Option<String>,
+    /// message (log only) or inject (AI answers).
+    #[arg(long, default_value = "inject")]
+    pub cap: String,
+    /// How long the invite is valid: 30m, 12h, 7d.
+    #[arg(long, default_value = "7d")]
+    pub expires: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InviteCmd {
+    /// Claim an invite: connect to its issuer and prove you are its subject.
+    Claim {
+        /// The `wop1://` token.
+        token: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct AccessArgs {
+    #[command(subcommand)]
+    pub command: Option<AccessCmd>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessCmd {
+    /// Grant a known peer access to a session.
+    Grant {
+        /// Name, short id or full id.
+        peer: String,
+        session: String,
+        /// message or inject.
+        #[arg(long, default_value = "message")]
+        cap: String,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct PeersArgs {
+    #[command(subcommand)]
+    pub command: Option<PeersCmd>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeersCmd {
+    /// Give a peer a name.
+    Rename {
+        /// Current name, short id or full id.
+        peer: String,
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DaemonCmd {
+    /// Start in the background (logs to $WOPR_HOME/daemon.log).
+    Start,
+    /// Run in the foreground.
+    Run,
+    /// Show pid, uptime, id, addresses, relay, connected peers and an iroh ticket.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the daemon's log.
+    Logs {
+        /// Keep printing new lines.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
+    /// Stop gracefully.
+    Stop,
 }

@@ -2,7 +2,6 @@
 
 use std::num::NonZeroU32;
 
-use futures::channel::mpsc::UnboundedSender;
 use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
@@ -12,9 +11,8 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::engine::{Job, PROVIDER};
+use super::output::{Sink, TextOut};
 use super::prompt::turns;
-use super::tools::{Piece, ToolCallParser};
-use super::utf8::Utf8Stream;
 use crate::{ChatRequest, ErrorKind, ProviderError, StopReason, StreamEvent, Usage};
 
 /// The context window: the model's training context, at most this.
@@ -33,19 +31,6 @@ pub(super) struct Session<'m> {
     cached: Vec<LlamaToken>,
 }
 
-/// Where events go; knows when the caller has dropped the stream.
-struct Sink(UnboundedSender<Result<StreamEvent, ProviderError>>);
-
-impl Sink {
-    fn send(&self, event: StreamEvent) {
-        // A closed channel is noticed by `closed()` at the next token.
-        let _ = self.0.unbounded_send(Ok(event));
-    }
-    fn closed(&self) -> bool {
-        self.0.is_closed()
-    }
-}
-
 /// Answers one job, sending events as they come; any failure becomes the stream's last item.
 pub(super) fn answer<'m>(
     backend: &LlamaBackend,
@@ -54,9 +39,9 @@ pub(super) fn answer<'m>(
     job: Job,
 ) {
     let Job { request, threads, events } = job;
-    let sink = Sink(events);
+    let sink = Sink::new(events);
     if let Err(error) = generate(backend, model, session, &request, threads, &sink) {
-        let _ = sink.0.unbounded_send(Err(error));
+        sink.fail(error);
     }
 }
 
@@ -241,61 +226,4 @@ fn sampler(n_vocab: i32, temperature: Option<f32>) -> LlamaSampler {
         LlamaSampler::temp(temperature),
         LlamaSampler::dist(SEED),
     ])
-}
-
-/// Decoded text on its way out: UTF-8 reassembly, then (when tools were offered) tool-call extraction.
-struct TextOut {
-    utf8: Utf8Stream,
-    tools: Option<ToolCallParser>,
-}
-
-impl TextOut {
-    fn new(with_tools: bool) -> Self {
-        TextOut { utf8: Utf8Stream::default(), tools: with_tools.then(ToolCallParser::default) }
-    }
-
-    /// Sends what `piece` completes; true once a tool call is complete (generation stops there).
-    fn push(&mut self, piece: &[u8], sink: &Sink) -> bool {
-        let text = self.utf8.push(piece);
-        self.emit(&text, sink)
-    }
-
-    /// Sends everything still held back; true if any tool call was made.
-    fn finish(&mut self, sink: &Sink) -> bool {
-        let text = self.utf8.finish();
-        self.emit(&text, sink);
-        match self.tools.as_mut() {
-            Some(parser) => {
-                let pieces = parser.finish();
-                send_pieces(pieces, sink);
-                parser.calls() > 0
-            }
-            None => false,
-        }
-    }
-
-    fn emit(&mut self, text: &str, sink: &Sink) -> bool {
-        match self.tools.as_mut() {
-            None => {
-                if !text.is_empty() {
-                    sink.send(StreamEvent::TextDelta { text: text.to_string() });
-                }
-                false
-            }
-            Some(parser) if text.is_empty() => parser.calls() > 0,
-            Some(parser) => {
-                send_pieces(parser.push(text), sink);
-                parser.calls() > 0
-            }
-        }
-    }
-}
-
-fn send_pieces(pieces: Vec<Piece>, sink: &Sink) {
-    for piece in pieces {
-        sink.send(match piece {
-            Piece::Text(text) => StreamEvent::TextDelta { text },
-            Piece::Call(call) => StreamEvent::ToolCall { call },
-        });
-    }
 }

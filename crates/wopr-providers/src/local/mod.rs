@@ -7,6 +7,7 @@
 
 mod engine;
 mod generate;
+mod output;
 mod prompt;
 mod tools;
 mod utf8;

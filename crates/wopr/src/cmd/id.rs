@@ -17,10 +17,14 @@ pub fn run(ctx: &Ctx, args: IdArgs) -> Result<()> {
             println!("Identity created in {}", ctx.home.identity_path().display());
             print_id(&id, false)
         }
-        Some(IdCmd::Rotate { reason, json }) => {
-            let reason = RotationReason::parse(&reason).ok_or_else(|| {
+        Some(IdCmd::Rotate { reason, broadcast, json }) => {
+            let parsed = RotationReason::parse(&reason).ok_or_else(|| {
                 Exit::invalid(format!("unknown reason {reason:?}: use scheduled, compromise or upgrade"))
             })?;
+            if broadcast {
+                return super::rotate::broadcast(ctx, &reason, json);
+            }
+            let reason = parsed;
             let (id, record) = ctx.home.rotate_identity(reason)?;
             if json {
                 return output::json(&record);

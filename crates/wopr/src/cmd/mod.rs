@@ -1,9 +1,13 @@
 //! Command implementations: each validates its raw arguments into library types, then does one thing.
 
 mod config;
+mod daemon;
 mod id;
 mod model;
+mod node;
+mod p2p;
 mod providers;
+mod rotate;
 mod session;
 
 use anyhow::Result;
@@ -42,6 +46,13 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Config(c) => config::run(&ctx, c),
         Command::Providers { json } => providers::run(&ctx, json),
         Command::Model(c) => model::run(&ctx, c),
+        Command::Invite(args) => p2p::invite(&ctx, args),
+        Command::Inject { target, message } => p2p::inject(&ctx, &target, &message),
+        Command::Access(args) => p2p::access(&ctx, args),
+        Command::Revoke { peer } => p2p::revoke(&ctx, &peer),
+        Command::Peers(args) => p2p::peers(&ctx, args),
+        Command::Audit { peer, limit, json } => p2p::audit(&ctx, peer, limit, json),
+        Command::Daemon(c) => daemon::run(&ctx, c),
         Command::Completions { .. } => Ok(()),
     }
 }

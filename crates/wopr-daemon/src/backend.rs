@@ -1,0 +1,119 @@
+//! The agent behind inbound P2P work.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use wopr_agent::{TurnError, TurnEvent, run_turn};
+use wopr_identity::PublicId;
+use wopr_p2p::{BoxFuture, SessionBackend};
+use wopr_providers::ProviderName;
+use wopr_store::{Config, Home, MessageStatus, Role, SessionName};
+
+/// Runs peers' turns with the session's own provider. Peers are `untrusted`: the turn has no tools until
+/// the sandbox exists, and nothing about local configuration is echoed back to them.
+pub struct AgentBackend {
+    home: Home,
+}
+
+impl AgentBackend {
+    /// A backend over `home`.
+    pub fn new(home: Home) -> Arc<Self> {
+        Arc::new(AgentBackend { home })
+    }
+
+    async fn turn(
+        &self,
+        from: PublicId,
+        session: &str,
+        text: &str,
+        deltas: mpsc::Sender<String>,
+    ) -> Result<(), String> {
+        let name = SessionName::new(session).map_err(|e| e.to_string())?;
+        let meta = self.home.sessions().get(&name).map_err(|_| format!("no session named {name}"))?;
+        let config = Config::of(&self.home)
+            .load()
+            .map_err(|_| "the peer's configuration is unreadable".to_string())?;
+        let providers = config.get("providers").cloned().unwrap_or_default();
+        let settings = wopr_providers::Settings::from_env(providers, self.home.models_dir());
+        let wanted = meta.provider.as_deref().and_then(|p| p.parse::<ProviderName>().ok());
+        let provider = wopr_providers::resolve(wanted, meta.model.as_deref(), &settings).map_err(|e| {
+            tracing::warn!(%e, session, "no provider for a peer's inject");
+            "the AI provider of this session is not available".to_string()
+        })?;
+        let source = format!("p2p:{}", from.to_hex());
+        // The turn reports text synchronously; an unbounded hop keeps every piece, in order, while the
+        // forwarder waits on the peer's (bounded) stream.
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let turn = async move {
+            let r = run_turn(&self.home, &name, text, &source, provider.as_ref(), |ev| match ev {
+                TurnEvent::Text(t) => {
+                    let _ = tx.send(t);
+                }
+            })
+            .await;
+            drop(tx);
+            r
+        };
+        let forward = async move {
+            while let Some(t) = rx.recv().await {
+                if deltas.send(t).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let (result, ()) = tokio::join!(turn, forward);
+        match result {
+            Ok(_) => Ok(()),
+            Err(TurnError::Provider(e)) => {
+                tracing::warn!(%e, session, "provider failed on a peer's inject");
+                Err(format!("the AI failed to answer ({})", kind_word(&e.kind)))
+            }
+            Err(TurnError::Store(e)) => {
+                tracing::error!(%e, session, "store failed on a peer's inject");
+                Err("the peer could not store the message".into())
+            }
+        }
+    }
+}
+
+fn kind_word(kind: &wopr_providers::ErrorKind) -> &'static str {
+    use wopr_providers::ErrorKind::*;
+    match kind {
+        Auth | NotConfigured => "provider not configured",
+        RateLimited { .. } => "provider rate limited",
+        ContextTooLong => "conversation too long",
+        Unavailable => "provider unavailable",
+        BadRequest | Protocol => "provider error",
+    }
+}
+
+impl SessionBackend for AgentBackend {
+    fn inject<'a>(
+        &'a self,
+        from: PublicId,
+        session: &'a str,
+        text: &'a str,
+        _hop_count: u8,
+        deltas: mpsc::Sender<String>,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(self.turn(from, session, text, deltas))
+    }
+
+    fn log<'a>(
+        &'a self,
+        from: PublicId,
+        session: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), String>> {
+        Box::pin(async move {
+            let name = SessionName::new(session).map_err(|e| e.to_string())?;
+            self.home.sessions().get(&name).map_err(|_| format!("no session named {name}"))?;
+            let history =
+                self.home.history().map_err(|_| "the peer could not store the message".to_string())?;
+            history
+                .append(&name, Role::User, text, MessageStatus::Ok, &format!("p2p:{}", from.to_hex()), None)
+                .map_err(|_| "the peer could not store the message".to_string())?;
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,64 @@
+//! The CLI side of `daemon.sock`.
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use wopr_store::Home;
+
+use crate::ipc::{Reply, Request};
+use crate::lifecycle;
+
+/// Why a daemon call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The daemon answered with an error.
+    #[error("{message}")]
+    Daemon {
+        /// Exit code to use.
+        code: i32,
+        /// Its message.
+        message: String,
+    },
+    /// The socket failed.
+    #[error("talking to the daemon: {0}")]
+    Io(#[from] std::io::Error),
+    /// The daemon closed without a final answer.
+    #[error("the daemon closed the connection without answering (see `wopr daemon logs`)")]
+    NoAnswer,
+}
+
+impl ClientError {
+    /// The exit code for the CLI.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            ClientError::Daemon { code, .. } => *code,
+            _ => 1,
+        }
+    }
+}
+
+/// Connects to the running daemon, if there is one.
+pub async fn connect(home: &Home) -> Option<UnixStream> {
+    lifecycle::running_pid(home)?;
+    UnixStream::connect(lifecycle::socket_path(home)).await.ok()
+}
+
+/// Sends `request` on `stream`, passes each streamed piece to `on_delta`, and returns the final result.
+pub async fn call(
+    stream: UnixStream,
+    request: &Request,
+    mut on_delta: impl FnMut(&str),
+) -> Result<serde_json::Value, ClientError> {
+    let (read, mut write) = stream.into_split();
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    write.write_all(&line).await?;
+    let mut lines = BufReader::new(read).lines();
+    while let Some(l) = lines.next_line().await? {
+        match serde_json::from_str::<Reply>(&l).map_err(std::io::Error::other)? {
+            Reply::Delta(t) => on_delta(&t),
+            Reply::Ok(v) => return Ok(v),
+            Reply::Error { code, message } => return Err(ClientError::Daemon { code, message }),
+        }
+    }
+    Err(ClientError::NoAnswer)
+}

@@ -1,0 +1,147 @@
+//! How a node reaches the network: relay choice and bind address.
+//!
+//! The CLI fills [`NodeConfig`] from the config keys `p2p.relay` and `p2p.bind` and the environment
+//! variables `WOPR_P2P_RELAY` and `WOPR_P2P_BIND` (the environment wins, as for every WOPR setting);
+//! [`NodeConfig::load`] does exactly that. Tests and offline demos use [`NodeConfig::loopback`]: no relay,
+//! no address lookup, a socket on 127.0.0.1 only, so nothing tries to leave the machine.
+
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+
+use iroh::RelayUrl;
+use wopr_store::{Config, ConfigKey, Home};
+
+use crate::P2pError;
+
+/// Environment variable overriding `p2p.relay`.
+pub const ENV_RELAY: &str = "WOPR_P2P_RELAY";
+/// Environment variable overriding `p2p.bind`.
+pub const ENV_BIND: &str = "WOPR_P2P_BIND";
+/// Config key of the relay choice.
+pub const KEY_RELAY: &str = "p2p.relay";
+/// Config key of the bind address.
+pub const KEY_BIND: &str = "p2p.bind";
+
+/// Which relay servers the endpoint uses to be reachable behind NATs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RelayChoice {
+    /// The public n0 relays, plus DNS/pkarr address lookup (what real users get).
+    #[default]
+    Default,
+    /// No relay and no external address lookup: direct addresses only (LAN, loopback, tests).
+    Disabled,
+    /// A self-hosted relay; no external address lookup.
+    Custom(RelayUrl),
+}
+
+impl FromStr for RelayChoice {
+    type Err = P2pError;
+
+    /// `default`, `disabled` (or `off`, `none`), or an `http(s)://` relay URL.
+    fn from_str(s: &str) -> Result<Self, P2pError> {
+        match s.trim() {
+            "" | "default" => Ok(RelayChoice::Default),
+            "disabled" | "off" | "none" => Ok(RelayChoice::Disabled),
+            url if url.starts_with("http://") || url.starts_with("https://") => url
+                .parse::<RelayUrl>()
+                .map(RelayChoice::Custom)
+                .map_err(|e| P2pError::Invalid(format!("p2p.relay: {url:?} is not a valid relay URL ({e})"))),
+            other => Err(P2pError::Invalid(format!(
+                "p2p.relay: {other:?} is not `default`, `disabled` or an http(s):// relay URL"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for RelayChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RelayChoice::Default => f.write_str("default"),
+            RelayChoice::Disabled => f.write_str("disabled"),
+            RelayChoice::Custom(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+/// Network settings of a [`crate::Node`].
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeConfig {
+    /// Relay servers.
+    pub relay: RelayChoice,
+    /// The one UDP socket to bind (`None`: every interface, IPv4 and IPv6, on a random port).
+    pub bind: Option<SocketAddr>,
+}
+
+impl NodeConfig {
+    /// Relays off, bound to `127.0.0.1` on a random port: for tests and single-machine demos.
+    pub fn loopback() -> Self {
+        NodeConfig { relay: RelayChoice::Disabled, bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))) }
+    }
+
+    /// Builds a config from the textual values of `p2p.relay` and `p2p.bind` (absent = default).
+    pub fn from_values(relay: Option<&str>, bind: Option<&str>) -> Result<Self, P2pError> {
+        let relay = relay.map(str::parse).transpose()?.unwrap_or_default();
+        let bind = bind
+            .map(str::trim)
+            .filter(|b| !b.is_empty())
+            .map(|b| {
+                b.parse::<SocketAddr>().map_err(|_| {
+                    P2pError::Invalid(format!("p2p.bind: {b:?} is not a socket address like 127.0.0.1:0"))
+                })
+            })
+            .transpose()?;
+        Ok(NodeConfig { relay, bind })
+    }
+
+    /// Reads `p2p.relay` and `p2p.bind` from `home`'s `config.json`, overridden by `WOPR_P2P_RELAY` and
+    /// `WOPR_P2P_BIND` when set.
+    pub fn load(home: &Home) -> Result<Self, P2pError> {
+        let config = Config::of(home);
+        let read = |env: &str, key: &str| -> Result<Option<String>, P2pError> {
+            if let Some(v) = std::env::var(env).ok().filter(|v| !v.is_empty()) {
+                return Ok(Some(v));
+            }
+            Ok(config.get(&ConfigKey::parse(key)?)?.map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }))
+        };
+        let relay = read(ENV_RELAY, KEY_RELAY)?;
+        let bind = read(ENV_BIND, KEY_BIND)?;
+        Self::from_values(relay.as_deref(), bind.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relay_choices_parse_and_print() {
+        assert_eq!("default".parse::<RelayChoice>().unwrap(), RelayChoice::Default);
+        assert_eq!("disabled".parse::<RelayChoice>().unwrap(), RelayChoice::Disabled);
+        let custom: RelayChoice = "https://relay.example.org".parse().unwrap();
+        assert!(matches!(&custom, RelayChoice::Custom(_)));
+        assert!(custom.to_string().starts_with("https://relay.example.org"));
+        assert_eq!("ftp://x".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
+    }
+
+    #[test]
+    fn values_and_config_file_are_read() {
+        let c = NodeConfig::from_values(Some("disabled"), Some("127.0.0.1:4444")).unwrap();
+        assert_eq!(c.bind, Some("127.0.0.1:4444".parse().unwrap()));
+        assert!(NodeConfig::from_values(None, Some("nowhere")).is_err());
+        assert_eq!(NodeConfig::from_values(None, None).unwrap(), NodeConfig::default());
+
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::at(d.path());
+        let config = Config::of(&home);
+        config.set(&ConfigKey::parse(KEY_RELAY).unwrap(), "disabled".into()).unwrap();
+        config.set(&ConfigKey::parse(KEY_BIND).unwrap(), "127.0.0.1:0".into()).unwrap();
+        // The environment may be set by whoever runs the tests; only check the file when it is not.
+        if std::env::var_os(ENV_RELAY).is_none() && std::env::var_os(ENV_BIND).is_none() {
+            assert_eq!(NodeConfig::load(&home).unwrap(), NodeConfig::loopback());
+        }
+    }
+}

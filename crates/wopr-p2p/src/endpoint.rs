@@ -1,0 +1,134 @@
+//! The iroh endpoint: built from the WOPR identity, with the chosen relays, and the address hints and
+//! ticket that tell others how to reach it.
+//!
+//! The endpoint's secret key is the WOPR Ed25519 key, so the QUIC/TLS handshake already authenticates
+//! every connection as the peer's WOPR id; the v3 handshake then checks that its signer is that same key.
+//! A [`MemoryLookup`] holds the addresses learnt from invites, `peers.json` and incoming connections, so
+//! peers are reachable with relays and external lookups disabled.
+
+use std::net::SocketAddr;
+
+use iroh::address_lookup::MemoryLookup;
+use iroh::endpoint::{Connection, presets};
+use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, TransportAddr};
+use iroh_tickets::endpoint::EndpointTicket;
+use wopr_identity::{Identity, PublicId};
+use wopr_proto::invite::{MAX_HINT_LEN, MAX_HINTS};
+
+use crate::{NodeConfig, P2pError, RelayChoice};
+
+/// Binds an endpoint for `identity` with `config`'s relays and socket, using `lookup` for addresses.
+pub(crate) async fn bind(
+    identity: &Identity,
+    config: &NodeConfig,
+    lookup: MemoryLookup,
+) -> Result<Endpoint, P2pError> {
+    let secret = SecretKey::from_bytes(&identity.signing_seed());
+    let mut builder = match &config.relay {
+        // The public relays come with n0's DNS/pkarr lookup, so peers are found by id alone.
+        RelayChoice::Default => Endpoint::builder(presets::N0),
+        RelayChoice::Disabled => {
+            Endpoint::builder(presets::Minimal).relay_mode(RelayMode::Disabled).clear_address_lookup()
+        }
+        RelayChoice::Custom(url) => Endpoint::builder(presets::Minimal)
+            .relay_mode(RelayMode::custom([url.clone()]))
+            .clear_address_lookup(),
+    };
+    builder = builder.secret_key(secret).address_lookup(lookup).alpns(vec![wopr_proto::ALPN.to_vec()]);
+    if let Some(addr) = config.bind {
+        // Clear the default wildcard sockets first, or they are bound as well.
+        builder = builder
+            .clear_ip_transports()
+            .bind_addr(addr)
+            .map_err(|e| P2pError::Offline(format!("cannot use p2p.bind {addr}: {e}")))?;
+    }
+    builder.bind().await.map_err(|e| P2pError::Offline(format!("cannot start the P2P endpoint: {e}")))
+}
+
+/// The iroh endpoint id of a WOPR id (they are the same Ed25519 key).
+pub(crate) fn endpoint_id(id: &PublicId) -> Result<iroh::EndpointId, P2pError> {
+    iroh::EndpointId::from_bytes(id.as_bytes())
+        .map_err(|e| P2pError::Invalid(format!("{} is not a valid endpoint key: {e}", id.short())))
+}
+
+/// The WOPR id of a connection's authenticated remote end.
+pub(crate) fn remote_id(conn: &Connection) -> PublicId {
+    PublicId(*conn.remote_id().as_bytes())
+}
+
+/// Address hints for invites: direct socket addresses, then relay URLs, at most as many as an invite
+/// carries.
+pub(crate) fn hints(endpoint: &Endpoint) -> Vec<String> {
+    let addr = endpoint.addr();
+    addr.ip_addrs()
+        .map(SocketAddr::to_string)
+        .chain(addr.relay_urls().map(RelayUrl::to_string))
+        .filter(|h| h.len() <= MAX_HINT_LEN)
+        .take(MAX_HINTS)
+        .collect()
+}
+
+/// Turns address hints back into transport addresses; hints that are neither a socket address nor a
+/// relay URL are skipped.
+pub(crate) fn parse_hints(hints: &[String]) -> Vec<TransportAddr> {
+    hints
+        .iter()
+        .filter_map(|h| {
+            let h = h.trim();
+            h.parse::<SocketAddr>()
+                .map(TransportAddr::Ip)
+                .ok()
+                .or_else(|| h.parse::<RelayUrl>().ok().map(TransportAddr::Relay))
+        })
+        .collect()
+}
+
+/// The addresses a connection's peer is using, as hints (so it can be reached again later).
+pub(crate) fn observed_hints(conn: &Connection) -> Vec<String> {
+    conn.paths()
+        .iter()
+        .filter_map(|p| match p.remote_addr() {
+            TransportAddr::Ip(a) => Some(a.to_string()),
+            TransportAddr::Relay(u) => Some(u.to_string()),
+            _ => None,
+        })
+        .take(MAX_HINTS)
+        .collect()
+}
+
+/// An endpoint address for `id` with `hints`.
+pub(crate) fn endpoint_addr(id: &PublicId, hints: &[String]) -> Result<EndpointAddr, P2pError> {
+    Ok(EndpointAddr::from_parts(endpoint_id(id)?, parse_hints(hints)))
+}
+
+/// An iroh endpoint ticket (`endpoint...`) for the current address, for standard iroh tools.
+pub(crate) fn ticket(endpoint: &Endpoint) -> String {
+    EndpointTicket::new(endpoint.addr()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_parse_as_socket_addresses_or_relay_urls() {
+        let hints = vec![
+            "127.0.0.1:4433".to_string(),
+            "[::1]:5".to_string(),
+            "https://relay.example.org./".to_string(),
+            "not an address".to_string(),
+        ];
+        let parsed = parse_hints(&hints);
+        assert_eq!(parsed.len(), 3);
+        assert!(matches!(parsed[0], TransportAddr::Ip(a) if a.port() == 4433));
+        assert!(matches!(parsed[2], TransportAddr::Relay(_)));
+    }
+
+    #[test]
+    fn the_endpoint_id_is_the_wopr_id() {
+        let id = Identity::generate();
+        let secret = SecretKey::from_bytes(&id.signing_seed());
+        assert_eq!(secret.public().as_bytes(), id.public_id().as_bytes());
+        assert_eq!(endpoint_id(&id.public_id()).unwrap(), secret.public());
+    }
+}

@@ -1,0 +1,274 @@
+//! [`Node`]: one running P2P endpoint and everything the CLI and daemon ask of it.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use iroh::address_lookup::MemoryLookup;
+use iroh::protocol::Router;
+use wopr_identity::{Identity, PublicId, RotationRecord};
+use wopr_proto::frame::MAX_PAYLOAD;
+use wopr_proto::message::{Claim, DoneStatus, Inject, Log, Message};
+use wopr_store::{Home, PeerRecord, SessionName, StoreError};
+
+use crate::client::{INJECT_IDLE_TIMEOUT, REPLY_TIMEOUT};
+use crate::conns::revoked_code;
+use crate::deliver::RotationReport;
+use crate::endpoint::{self, endpoint_addr};
+use crate::inner::{Inner, lock};
+use crate::invite::{parse_invite, store_capabilities};
+use crate::server::Handler;
+use crate::{NodeConfig, P2pError, SessionBackend};
+
+/// How often undelivered rotations are retried.
+const OUTBOX_RETRY: Duration = Duration::from_secs(30);
+
+/// A running P2P node: the iroh endpoint answering `wopr/3`, and the client side of claims, injects and
+/// rotations. One per identity: the daemon owns it, or the CLI runs one in-process.
+#[derive(Debug)]
+pub struct Node {
+    inner: Arc<Inner>,
+    router: Router,
+    retry: tokio::task::JoinHandle<()>,
+}
+
+impl Node {
+    /// Binds the endpoint with `identity`'s key (the endpoint id is the WOPR id) and starts answering
+    /// peers. Inbound work that passes the checks goes to `backend`. Addresses of known peers
+    /// (`peers.json`, `access.json`) are loaded so they are reachable without discovery.
+    pub async fn start(
+        identity: Identity,
+        home: Home,
+        config: NodeConfig,
+        backend: Arc<dyn SessionBackend>,
+    ) -> Result<Node, P2pError> {
+        home.ensure()?;
+        let lookup = MemoryLookup::new();
+        seed_lookup(&home, &lookup);
+        let endpoint = endpoint::bind(&identity, &config, lookup.clone()).await?;
+        let audit = home.audit()?;
+        if let Err(e) = audit.prune_nonces(wopr_store::now_ms()) {
+            tracing::warn!(%e, "could not prune expired invite nonces");
+        }
+        let outbox = home.outbox()?;
+        let inner =
+            Arc::new(Inner::new(identity, home, config, endpoint.clone(), lookup, backend, audit, outbox));
+        let router = Router::builder(endpoint).accept(wopr_proto::ALPN, Handler(inner.clone())).spawn();
+        let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));
+        Ok(Node { inner, router, retry })
+    }
+
+    /// This node's WOPR id (also its iroh endpoint id).
+    pub fn id(&self) -> PublicId {
+        self.inner.me
+    }
+
+    /// The network settings the node runs with.
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
+    }
+
+    /// How to reach this node, for invites: direct socket addresses, then the home relay URL.
+    pub fn addr_hints(&self) -> Vec<String> {
+        let hints = endpoint::hints(&self.inner.endpoint);
+        if !hints.is_empty() {
+            return hints;
+        }
+        self.inner
+            .endpoint
+            .bound_sockets()
+            .into_iter()
+            .filter(|a| !a.ip().is_unspecified())
+            .map(|a| a.to_string())
+            .collect()
+    }
+
+    /// An iroh endpoint ticket for `daemon status`, usable by standard iroh tools.
+    pub fn ticket(&self) -> String {
+        endpoint::ticket(&self.inner.endpoint)
+    }
+
+    /// Waits until the node has a home relay (with relays enabled), at most `timeout`. Returns whether it
+    /// did; call before printing an invite for someone outside the LAN.
+    pub async fn wait_online(&self, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, self.inner.endpoint.online()).await.is_ok()
+    }
+
+    /// Peers with an open connection, in either direction.
+    pub fn connected_peers(&self) -> Vec<PublicId> {
+        let mut peers = self.inner.registry.peers();
+        peers.extend(self.inner.pool.peers());
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
+    /// Claims an invite: connects to the issuer using the token's address hints, proves we are its
+    /// subject, and on success records the issuer in `peers.json`. Returns the stored peer record.
+    pub async fn claim(&self, token: &str) -> Result<PeerRecord, P2pError> {
+        let token = parse_invite(token)?;
+        if token.issuer == self.inner.me {
+            return Err(P2pError::Invalid(
+                "this invite was issued by this node; give it to its subject".into(),
+            ));
+        }
+        let claim = Message::Claim(Claim::new(token.clone()));
+        let reply =
+            self.inner.request(&token.issuer, &token.hints, claim, REPLY_TIMEOUT, &mut |_| {}).await?;
+        let Message::ClaimAccepted { sessions, capabilities } = reply else {
+            return Err(P2pError::Protocol {
+                peer: token.issuer.short(),
+                reason: "claim answered without a grant".into(),
+            });
+        };
+        let now = wopr_store::now_ms();
+        let mut record = PeerRecord::new(token.issuer, token.issuer_encrypt_pub, now);
+        record.sessions = sessions.into_iter().collect();
+        record.capabilities = store_capabilities(capabilities);
+        record.addrs = token.hints.clone();
+        record.last_seen = Some(now);
+        Ok(self.inner.home.peers().upsert(record)?)
+    }
+
+    /// Sends `text` to `session` on `peer` (a name, short id or full id from `peers.json`). With the
+    /// `inject` capability the remote AI's answer streams to `on_delta` as it is generated and the result
+    /// is [`DoneStatus::Completed`]; with only `message` the text is logged there and the result is
+    /// [`DoneStatus::Logged`].
+    pub async fn inject(
+        &self,
+        peer: &str,
+        session: &str,
+        text: &str,
+        on_delta: impl FnMut(&str) + Send,
+    ) -> Result<DoneStatus, P2pError> {
+        self.inject_forwarded(peer, session, text, 0, on_delta).await
+    }
+
+    /// [`Node::inject`] for work that already travelled `hop_count` P2P hops (peers refuse more than 8).
+    pub async fn inject_forwarded(
+        &self,
+        peer: &str,
+        session: &str,
+        text: &str,
+        hop_count: u8,
+        mut on_delta: impl FnMut(&str) + Send,
+    ) -> Result<DoneStatus, P2pError> {
+        check_request(session, text)?;
+        let (key, hints) = self.target(peer)?;
+        let inject = Message::Inject(Inject::new(session, text, hop_count));
+        match self.inner.request(&key, &hints, inject, INJECT_IDLE_TIMEOUT, &mut on_delta).await? {
+            Message::InjectDone { status } => Ok(status),
+            _ => Err(P2pError::Protocol {
+                peer: key.short(),
+                reason: "inject answered with something else".into(),
+            }),
+        }
+    }
+
+    /// Appends `text` to `session` on `peer` without asking its AI (needs `message` or `inject`).
+    pub async fn log(&self, peer: &str, session: &str, text: &str) -> Result<(), P2pError> {
+        check_request(session, text)?;
+        let (key, hints) = self.target(peer)?;
+        self.inner
+            .request(&key, &hints, Message::Log(Log::new(session, text)), REPLY_TIMEOUT, &mut |_| {})
+            .await?;
+        Ok(())
+    }
+
+    /// Tells every known peer (in `peers.json` and `access.json`) that this identity rotated. Call it on
+    /// the node started with the *new* identity. Peers that cannot be reached now stay queued in the
+    /// outbox and get the record as soon as a connection with them opens (or at the periodic retry).
+    pub async fn broadcast_rotation(&self, record: &RotationRecord) -> Result<RotationReport, P2pError> {
+        record.verify().map_err(|e| P2pError::Invalid(format!("rotation record: {e}")))?;
+        if record.new_key != self.inner.me {
+            return Err(P2pError::Invalid(
+                "broadcast a rotation from the node running the new key (restart it with the rotated identity)".into(),
+            ));
+        }
+        let targets = self.inner.queue_rotation(record)?;
+        self.inner.deliver_all(targets).await
+    }
+
+    /// Retries everything the outbox still owes, now.
+    pub async fn flush_outbox(&self) -> Result<RotationReport, P2pError> {
+        self.inner.flush().await
+    }
+
+    /// Revokes `peer`: removes its grants from `access.json` and closes its open connections at once, so
+    /// an answer in progress stops and the next request is refused. Returns how many grants were removed
+    /// (0 if they were already gone; the connections are closed anyway).
+    pub fn revoke(&self, peer: &PublicId) -> Result<usize, P2pError> {
+        let removed = match self.inner.home.access().revoke(&peer.to_hex(), None, wopr_store::now_ms()) {
+            Ok((_, n)) => n,
+            Err(StoreError::NotFound(_)) => 0,
+            Err(e) => return Err(e.into()),
+        };
+        self.inner.registry.close(peer, revoked_code(), b"access revoked");
+        Ok(removed)
+    }
+
+    /// Stops answering, closes every connection and the endpoint.
+    pub async fn shutdown(self) {
+        self.retry.abort();
+        self.inner.pool.close_all();
+        if let Err(e) = self.router.shutdown().await {
+            tracing::debug!(%e, "router shutdown");
+        }
+        self.inner.endpoint.close().await;
+    }
+
+    fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {
+        let now = wopr_store::now_ms();
+        let peers = self.inner.home.peers().load()?;
+        match peers.resolve(query, now) {
+            Ok(p) => Ok((p.public_key, p.addrs.clone())),
+            // A full id of a peer we have no record of: let the address lookup find it.
+            Err(StoreError::NotFound(_)) if PublicId::looks_like_full_id(query.trim()) => {
+                let key = PublicId::parse(query).map_err(|e| P2pError::Invalid(e.to_string()))?;
+                Ok((key, self.inner.hints_for(&key)))
+            }
+            Err(StoreError::NotFound(msg)) => Err(P2pError::Invalid(msg)),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.retry.abort();
+    }
+}
+
+fn check_request(session: &str, text: &str) -> Result<(), P2pError> {
+    SessionName::new(session)?;
+    if text.len() > MAX_PAYLOAD {
+        return Err(P2pError::Invalid(format!("message of {} bytes exceeds the 1 MiB limit", text.len())));
+    }
+    Ok(())
+}
+
+/// Adds the addresses of every known peer to the lookup.
+fn seed_lookup(home: &Home, lookup: &MemoryLookup) {
+    let mut known: Vec<(PublicId, Vec<String>)> = Vec::new();
+    if let Ok(peers) = home.peers().load() {
+        known.extend(peers.peers.into_iter().map(|p| (p.public_key, p.addrs)));
+    }
+    if let Ok(access) = home.access().load() {
+        known.extend(access.grants.into_iter().map(|g| (g.peer_key, g.addrs)));
+    }
+    for (key, addrs) in known.into_iter().filter(|(_, a)| !a.is_empty()) {
+        if let Ok(addr) = endpoint_addr(&key, &addrs) {
+            lookup.add_endpoint_info(addr);
+        }
+    }
+}
+
+async fn retry_outbox(inner: Weak<Inner>) {
+    loop {
+        tokio::time::sleep(OUTBOX_RETRY).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let owed = lock(&inner.outbox).pending(None).map(|p| !p.is_empty()).unwrap_or(false);
+        if owed && let Err(e) = inner.flush().await {
+            tracing::warn!(%e, "retrying the outbox failed");
+        }
+    }
+}

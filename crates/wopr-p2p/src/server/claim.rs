@@ -1,0 +1,78 @@
+//! Inbound `Claim`: an invite's subject turning the token into a grant.
+//!
+//! Checks, in order: 5 claims per minute per remote key; `verify_claim` (issued by me, my signature,
+//! not expired, remote key = subject); the single-use nonce, recorded in `wopr.db` (a store failure
+//! refuses the claim). Then the grant goes into `access.json` and the claimant gets `ClaimAccepted`.
+
+use std::sync::Arc;
+
+use iroh::endpoint::Connection;
+use wopr_identity::PublicId;
+use wopr_proto::invite::{UsedNonces, verify_claim};
+use wopr_proto::message::{Claim, Message};
+use wopr_store::{AuditLog, Decision, Grant};
+
+use super::limits::{Kind, Refusal};
+use crate::endpoint::observed_hints;
+use crate::inner::{Audited, Inner, lock};
+use crate::invite::store_capabilities;
+use crate::wire::SealedStream;
+
+/// The issuer's used-nonce set, in `wopr.db`.
+struct NonceTable<'a> {
+    audit: &'a AuditLog,
+    claimant: PublicId,
+}
+
+impl UsedNonces for NonceTable<'_> {
+    fn mark_used(&mut self, nonce: &[u8; 16], expires_ms: u64) -> bool {
+        self.audit.mark_nonce_used(nonce, expires_ms, &self.claimant, wopr_store::now_ms()).unwrap_or_else(
+            |e| {
+                // Fail closed: an unrecordable nonce must not allow the invite to be claimed twice.
+                tracing::error!(%e, "cannot record an invite nonce; refusing the claim");
+                false
+            },
+        )
+    }
+}
+
+impl Inner {
+    pub(super) async fn claim(
+        self: &Arc<Self>,
+        remote: PublicId,
+        conn: &Connection,
+        m: &Claim,
+        what: &Audited,
+        stream: &mut SealedStream,
+    ) -> Result<(), Refusal> {
+        let now = wopr_store::now_ms();
+        lock(&self.limits).check(Kind::Claim, &remote, now)?;
+        let verified = verify_claim(&m.token, &self.me, &remote, now)
+            .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
+        let token = {
+            let audit = lock(&self.audit);
+            verified.consume(&mut NonceTable { audit: &audit, claimant: remote })
+        }
+        .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
+
+        let mut grant =
+            Grant::new(remote, token.sessions.iter().cloned(), store_capabilities(token.capabilities), now);
+        grant.source_invite = Some(hex::encode(token.nonce));
+        grant.addrs = observed_hints(conn);
+        grant.last_seen = Some(now);
+        self.home.access().add(grant).map_err(|e| {
+            tracing::error!(%e, "cannot record a claimed grant");
+            Refusal::rejected("the issuer could not record the grant; ask it to check its access.json")
+        })?;
+        self.record(
+            &remote,
+            what,
+            Decision::Accepted,
+            Some(format!("granted {}", token.sessions.join(", "))),
+        );
+        let accepted = Message::ClaimAccepted { sessions: token.sessions, capabilities: token.capabilities };
+        let _ = stream.send_message(accepted).await;
+        stream.finish();
+        Ok(())
+    }
+}

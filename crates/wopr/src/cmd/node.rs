@@ -1,0 +1,73 @@
+//! Reaching the P2P node: through the running daemon, or an in-process node for one request.
+
+use serde_json::{Value, json};
+use wopr_daemon::ipc::Request;
+use wopr_daemon::{AgentBackend, client};
+use wopr_p2p::{Node, NodeConfig, P2pError};
+
+use super::Ctx;
+use crate::exit::Exit;
+
+/// Runs `request` on the daemon if one runs for this home, else on a node started just for it, so there
+/// is one endpoint per identity either way. Streamed answer pieces go to `on_delta`.
+pub async fn dispatch(
+    ctx: &Ctx,
+    request: Request,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<Value, Exit> {
+    if let Some(stream) = client::connect(&ctx.home).await {
+        return client::call(stream, &request, on_delta)
+            .await
+            .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() });
+    }
+    let node = start_node(ctx).await?;
+    let result = match request {
+        Request::Claim { token } => {
+            node.claim(&token).await.map(|peer| serde_json::to_value(peer).unwrap_or_default())
+        }
+        Request::Inject { peer, session, text } => node
+            .inject(&peer, &session, &text, |d| on_delta(d))
+            .await
+            .map(|s| json!({"status": wopr_daemon::status_word(s)})),
+        Request::Revoke { peer } => {
+            peer_key(ctx, &peer).and_then(|k| node.revoke(&k)).map(|n| json!({"removed": n}))
+        }
+        other => Err(P2pError::Invalid(format!("{other:?} needs a running daemon: `wopr daemon start`"))),
+    };
+    node.shutdown().await;
+    result.map_err(p2p_exit)
+}
+
+/// A node for this identity with the configured network settings.
+pub async fn start_node(ctx: &Ctx) -> Result<Node, Exit> {
+    let identity = ctx
+        .home
+        .load_identity()
+        .map_err(|e| Exit { code: 1, message: e.to_string() })?
+        .ok_or_else(|| Exit { code: 1, message: "no identity yet: run `wopr id init`".into() })?
+        .identity;
+    let config = NodeConfig::load(&ctx.home).map_err(p2p_exit)?;
+    Node::start(identity, ctx.home.clone(), config, AgentBackend::new(ctx.home.clone()))
+        .await
+        .map_err(p2p_exit)
+}
+
+pub fn p2p_exit(e: P2pError) -> Exit {
+    Exit { code: e.exit_code(), message: e.to_string() }
+}
+
+/// The key of a peer named in access.json or peers.json (name, short id, full id), or a full id.
+pub fn peer_key(ctx: &Ctx, query: &str) -> Result<wopr_identity::PublicId, P2pError> {
+    let now = wopr_store::now_ms();
+    if let Ok(g) = ctx.home.access().load().and_then(|a| a.resolve(query, now).map(|g| g.peer_key)) {
+        return Ok(g);
+    }
+    if let Ok(p) = ctx.home.peers().load().and_then(|p| p.resolve(query, now).map(|p| p.public_key)) {
+        return Ok(p);
+    }
+    wopr_identity::PublicId::parse(query).map_err(|_| {
+        P2pError::Invalid(format!(
+            "no peer {query:?}: use a name or id from `wopr peers` / `wopr access`, or a full key"
+        ))
+    })
+}

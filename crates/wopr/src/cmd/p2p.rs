@@ -1,0 +1,246 @@
+//! P2P commands: invite, invite claim, inject, access, revoke, peers, audit.
+
+use std::io::Write;
+
+use anyhow::Result;
+use serde_json::json;
+use wopr_daemon::ipc::Request;
+use wopr_store::{Capability, Grant, SessionName, now_ms};
+
+use super::Ctx;
+use super::node::{dispatch, p2p_exit, peer_key};
+use crate::cli::{AccessArgs, AccessCmd, InviteArgs, InviteCmd, PeersArgs, PeersCmd};
+use crate::exit::Exit;
+use crate::output;
+
+pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
+    let rt = super::runtime()?;
+    if let Some(InviteCmd::Claim { token }) = args.command {
+        let peer =
+            rt.block_on(dispatch(ctx, Request::Claim { token: token.trim().to_string() }, &mut |_| {}))?;
+        let sessions: Vec<String> = peer["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s.as_str().map(str::to_string))
+            .collect();
+        let short = peer["shortId"].as_str().unwrap_or("?");
+        println!(
+            "Claimed: you can now reach {}",
+            sessions.iter().map(|s| format!("{short}:{s}")).collect::<Vec<_>>().join(", ")
+        );
+        println!(
+            "Try: wopr inject {short}:{} \"Hello!\"",
+            sessions.first().map(String::as_str).unwrap_or("<session>")
+        );
+        return Ok(());
+    }
+    let (Some(pubkey), Some(session)) = (args.pubkey, args.session) else {
+        return Err(Exit::invalid(
+            "usage: wopr invite <pubkey> <session> [--cap message|inject] [--expires 7d]",
+        )
+        .into());
+    };
+    let identity = ctx
+        .home
+        .load_identity()?
+        .ok_or_else(|| anyhow::anyhow!("no identity yet: run `wopr id init`"))?
+        .identity;
+    let subject = peer_key(ctx, &pubkey).map_err(|e| Exit::invalid(e.to_string()))?;
+    let name = SessionName::new(&session)?;
+    ctx.home.sessions().get(&name)?;
+    let cap = Capability::parse(&args.cap).map_err(|e| Exit::invalid(e.to_string()))?;
+    let ttl = parse_duration(&args.expires)?;
+    let hints = match rt.block_on(wopr_daemon::client::connect(&ctx.home)) {
+        Some(stream) => {
+            let v = rt
+                .block_on(wopr_daemon::client::call(stream, &Request::Hints, |_| {}))
+                .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+            v["hints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| h.as_str().map(str::to_string))
+                .collect()
+        }
+        None => {
+            return Err(Exit {
+                code: 1,
+                message: "no daemon is running: start it with `wopr daemon start` so the invite carries an address where the recipient can reach you".into(),
+            }
+            .into());
+        }
+    };
+    let token = wopr_p2p::create_invite(&identity, &subject, &[name.to_string()], &[cap], Some(ttl), hints)
+        .map_err(p2p_exit)?;
+    println!("{token}");
+    eprintln!(
+        "Invite for {} to {name} ({}), valid {}. Only the holder of that key can claim it: `wopr invite claim <token>`",
+        subject.short(),
+        cap.as_str(),
+        args.expires
+    );
+    Ok(())
+}
+
+/// `30s`, `15m`, `12h`, `7d` to milliseconds.
+fn parse_duration(s: &str) -> Result<u64> {
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 =
+        num.parse().map_err(|_| Exit::invalid(format!("invalid duration {s:?}: use e.g. 30m, 12h, 7d")))?;
+    let ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" | "" => 86_400_000,
+        _ => return Err(Exit::invalid(format!("invalid duration {s:?}: use e.g. 30m, 12h, 7d")).into()),
+    };
+    if n == 0 {
+        return Err(Exit::invalid("an invite must be valid for some time").into());
+    }
+    Ok(n.saturating_mul(ms))
+}
+
+pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
+    let (peer, session) = target
+        .split_once(':')
+        .filter(|(p, s)| !p.is_empty() && !s.is_empty())
+        .ok_or_else(|| Exit::invalid(format!("{target:?} is not <peer>:<session>")))?;
+    SessionName::new(session)?;
+    let text = output::arg_or_stdin(message, "message")?;
+    let mut stdout = std::io::stdout();
+    let mut wrote = false;
+    let rt = super::runtime()?;
+    let req = Request::Inject { peer: peer.into(), session: session.into(), text };
+    let result = rt.block_on(dispatch(ctx, req, &mut |d| {
+        let _ = stdout.write_all(d.as_bytes());
+        let _ = stdout.flush();
+        wrote = true;
+    }))?;
+    if wrote {
+        println!();
+    }
+    match result["status"].as_str() {
+        Some("completed") => Ok(()),
+        Some("logged") => {
+            eprintln!("Logged in {peer}:{session} (your capability is `message`: no AI answer)");
+            Ok(())
+        }
+        other => Err(Exit {
+            code: 2,
+            message: format!("the peer ended the answer: {}", other.unwrap_or("unknown")),
+        }
+        .into()),
+    }
+}
+
+pub fn revoke(ctx: &Ctx, peer: &str) -> Result<()> {
+    let rt = super::runtime()?;
+    let key = peer_key(ctx, peer).map_err(p2p_exit)?;
+    let v = if rt.block_on(wopr_daemon::client::connect(&ctx.home)).is_some() {
+        rt.block_on(dispatch(ctx, Request::Revoke { peer: key.to_hex() }, &mut |_| {}))?
+    } else {
+        // No daemon: no open connections to close, only the grants to remove.
+        let (_, n) = ctx.home.access().revoke(&key.to_hex(), None, now_ms())?;
+        json!({"removed": n})
+    };
+    println!("Revoked {}: {} grant(s) removed, connections closed", key.short(), v["removed"]);
+    Ok(())
+}
+
+pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
+    if let Some(AccessCmd::Grant { peer, session, cap }) = args.command {
+        let key = peer_key(ctx, &peer).map_err(|e| Exit::invalid(e.to_string()))?;
+        let name = SessionName::new(&session)?;
+        ctx.home.sessions().get(&name)?;
+        let cap = Capability::parse(&cap).map_err(|e| Exit::invalid(e.to_string()))?;
+        let g = ctx.home.access().add(Grant::new(key, [name.to_string()], [cap], now_ms()))?;
+        println!("Granted {} ({}) {} on {name}", g.peer_name, key.short(), cap.as_str());
+        return Ok(());
+    }
+    let grants = ctx.home.access().load()?.grants;
+    if args.json {
+        return output::json(&grants);
+    }
+    if grants.is_empty() {
+        println!(
+            "Nobody has access to your sessions. Invite someone: `wopr invite <their-pubkey> <session>`"
+        );
+        return Ok(());
+    }
+    println!("{:<18}{:<10}{:<28}{:<16}{:<18}LAST SEEN", "PEER", "ID", "SESSIONS", "CAPABILITIES", "SINCE");
+    for g in grants {
+        let sessions = g.sessions.iter().cloned().collect::<Vec<_>>().join(",");
+        let caps = g.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",");
+        let seen = g.last_seen.map(output::time).unwrap_or_else(|| "never".into());
+        println!(
+            "{:<18}{:<10}{:<28}{:<16}{:<18}{seen}",
+            g.peer_name,
+            g.peer_key.short(),
+            sessions,
+            caps,
+            output::time(g.granted_at)
+        );
+    }
+    Ok(())
+}
+
+pub fn peers(ctx: &Ctx, args: PeersArgs) -> Result<()> {
+    if let Some(PeersCmd::Rename { peer, name }) = args.command {
+        let p = ctx.home.peers().rename(&peer, &name, now_ms())?;
+        println!("Renamed {} to {}", p.short_id, p.name);
+        return Ok(());
+    }
+    let peers = ctx.home.peers().load()?.peers;
+    if args.json {
+        return output::json(&peers);
+    }
+    if peers.is_empty() {
+        println!("You can reach nobody yet. Claim an invite: `wopr invite claim <token>`");
+        return Ok(());
+    }
+    println!("{:<18}{:<10}{:<32}LAST SEEN", "NAME", "ID", "SESSIONS");
+    for p in peers {
+        let sessions = p.sessions.iter().cloned().collect::<Vec<_>>().join(",");
+        let seen = p.last_seen.map(output::time).unwrap_or_else(|| "never".into());
+        println!("{:<18}{:<10}{:<32}{seen}", p.name, p.short_id, sessions);
+    }
+    Ok(())
+}
+
+pub fn audit(ctx: &Ctx, peer: Option<String>, limit: usize, json: bool) -> Result<()> {
+    let key = peer.map(|p| peer_key(ctx, &p)).transpose().map_err(|e| Exit::invalid(e.to_string()))?;
+    let entries = ctx.home.audit()?.list(key.as_ref(), Some(limit))?;
+    if json {
+        return output::json(&entries);
+    }
+    if entries.is_empty() {
+        println!("No P2P requests recorded.");
+    }
+    for e in entries {
+        let short = wopr_identity::PublicId::parse(&e.peer).map(|k| k.short()).unwrap_or(e.peer.clone());
+        let session = e.session.as_deref().unwrap_or("-");
+        let reason = e.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
+        let signed = if e.signature.is_some() { " signed" } else { "" };
+        println!(
+            "[{}] {short} {} {session}: {:?}{reason}{signed}",
+            output::time(e.time_ms),
+            e.action,
+            e.decision
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations() {
+        assert_eq!(super::parse_duration("7d").unwrap(), 7 * 86_400_000);
+        assert_eq!(super::parse_duration("30m").unwrap(), 1_800_000);
+        assert_eq!(super::parse_duration("12h").unwrap(), 43_200_000);
+        assert!(super::parse_duration("7w").is_err());
+        assert!(super::parse_duration("0d").is_err());
+        assert!(super::parse_duration("d").is_err());
+    }
+}
