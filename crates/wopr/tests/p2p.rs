@@ -52,7 +52,8 @@ fn invite_claim_inject_revoke_between_two_processes() {
     let again = wopr(&a).args(["daemon", "start"]).output().unwrap();
     assert!(!again.status.success() && stderr(&again).contains("already running"), "{}", stderr(&again));
     let status: serde_json::Value =
-        serde_json::from_slice(&wopr(&a).args(["daemon", "status", "--json"]).output().unwrap().stdout).unwrap();
+        serde_json::from_slice(&wopr(&a).args(["daemon", "status", "--json"]).output().unwrap().stdout)
+            .unwrap();
     assert_eq!(status["relay"], "disabled");
     assert!(status["ticket"].as_str().unwrap().starts_with("endpoint"));
     assert!(status["addresses"][0].as_str().unwrap().starts_with("127.0.0.1:"));
@@ -80,7 +81,8 @@ fn invite_claim_inject_revoke_between_two_processes() {
 
     // Both sides of the turn are in A's history, from B.
     let show: serde_json::Value =
-        serde_json::from_slice(&wopr(&a).args(["session", "show", "s", "--json"]).output().unwrap().stdout).unwrap();
+        serde_json::from_slice(&wopr(&a).args(["session", "show", "s", "--json"]).output().unwrap().stdout)
+            .unwrap();
     assert_eq!(show["messages"][0]["content"], "Say hello.");
     assert_eq!(show["messages"][0]["source"], format!("p2p:{pb}"));
     assert_eq!(show["messages"][1]["role"], "assistant");
