@@ -46,6 +46,20 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
+/// Text from a model or a peer made safe for a terminal: control characters other than newline and tab
+/// (escape sequences could rewrite the screen or the window title) become U+FFFD.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().any(is_unsafe) {
+        text.chars().map(|c| if is_unsafe(c) { '\u{FFFD}' } else { c }).collect::<String>().into()
+    } else {
+        text.into()
+    }
+}
+
+fn is_unsafe(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
 /// Reads the argument, or all of standard input when it is `-`.
 pub fn arg_or_stdin(value: &str, what: &str) -> anyhow::Result<String> {
     if value != "-" {
@@ -63,6 +77,16 @@ pub fn arg_or_stdin(value: &str, what: &str) -> anyhow::Result<String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn terminal_escapes_from_peers_are_neutralised() {
+        assert_eq!(super::printable("plain\ttext\n"), "plain\ttext\n");
+        assert_eq!(
+            super::printable("\x1b]0;pwned\x07red\x1b[31m"),
+            "\u{FFFD}]0;pwned\u{FFFD}red\u{FFFD}[31m"
+        );
+        assert_eq!(super::printable("a\rb\x08"), "a\u{FFFD}b\u{FFFD}");
+    }
+
     #[test]
     fn formats_utc_time() {
         assert_eq!(super::time(0), "1970-01-01 00:00");

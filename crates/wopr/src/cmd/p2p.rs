@@ -113,7 +113,7 @@ pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
     let rt = super::runtime()?;
     let req = Request::Inject { peer: peer.into(), session: session.into(), text };
     let result = rt.block_on(dispatch(ctx, req, &mut |d| {
-        let _ = stdout.write_all(d.as_bytes());
+        let _ = stdout.write_all(output::printable(d).as_bytes());
         let _ = stdout.flush();
         wrote = true;
     }))?;

@@ -98,7 +98,7 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
                 s.finish_and_clear();
             }
             if !json {
-                let _ = stdout.write_all(t.as_bytes());
+                let _ = stdout.write_all(output::printable(&t).as_bytes());
                 let _ = stdout.flush();
                 wrote_any = true;
             }
@@ -235,7 +235,7 @@ fn print_message(m: &HistoryMessage) {
         MessageStatus::Failed => format!(" (failed: {})", m.error.as_deref().unwrap_or("unknown error")),
     };
     println!("[{}] {who}{status}:", output::time(m.created));
-    for line in m.content.lines() {
+    for line in output::printable(&m.content).lines() {
         println!("  {line}");
     }
 }
