@@ -12,7 +12,7 @@ use std::str::FromStr;
 use iroh::RelayUrl;
 use wopr_store::{Config, ConfigKey, Home};
 
-use crate::P2pError;
+use crate::{P2pError, PeerLimits};
 
 /// Environment variable overriding `p2p.relay`.
 pub const ENV_RELAY: &str = "WOPR_P2P_RELAY";
@@ -71,12 +71,19 @@ pub struct NodeConfig {
     pub relay: RelayChoice,
     /// The one UDP socket to bind (`None`: every interface, IPv4 and IPv6, on a random port).
     pub bind: Option<SocketAddr>,
+    /// Limits on inbound work per peer. Always the protocol's defaults when built from settings
+    /// ([`NodeConfig::load`], [`NodeConfig::from_values`], [`NodeConfig::loopback`]); benchmarks raise them.
+    pub limits: PeerLimits,
 }
 
 impl NodeConfig {
     /// Relays off, bound to `127.0.0.1` on a random port: for tests and single-machine demos.
     pub fn loopback() -> Self {
-        NodeConfig { relay: RelayChoice::Disabled, bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))) }
+        NodeConfig {
+            relay: RelayChoice::Disabled,
+            bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            limits: PeerLimits::default(),
+        }
     }
 
     /// Builds a config from the textual values of `p2p.relay` and `p2p.bind` (absent = default).
@@ -91,7 +98,7 @@ impl NodeConfig {
                 })
             })
             .transpose()?;
-        Ok(NodeConfig { relay, bind })
+        Ok(NodeConfig { relay, bind, limits: PeerLimits::default() })
     }
 
     /// Reads `p2p.relay` and `p2p.bind` from `home`'s `config.json`, overridden by `WOPR_P2P_RELAY` and

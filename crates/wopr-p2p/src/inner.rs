@@ -65,6 +65,7 @@ impl Inner {
         audit: AuditLog,
         outbox: Outbox,
     ) -> Self {
+        let limits = Mutex::new(Limits::new(config.limits));
         Inner {
             me: identity.public_id(),
             identity,
@@ -73,7 +74,7 @@ impl Inner {
             endpoint,
             lookup,
             backend,
-            limits: Mutex::new(Limits::default()),
+            limits,
             audit: Mutex::new(audit),
             outbox: Mutex::new(outbox),
             registry: Registry::default(),

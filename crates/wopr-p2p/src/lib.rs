@@ -39,9 +39,10 @@ pub use deliver::RotationReport;
 pub use error::P2pError;
 pub use invite::{create_invite, parse_invite, store_capabilities, wire_capabilities};
 pub use node::Node;
-pub use server::limits::REQUEST_LIMIT;
+pub use server::limits::{PeerLimits, REQUEST_LIMIT};
 pub use wopr_proto::ErrorCode;
 pub use wopr_proto::message::DoneStatus;
+pub use wopr_proto::ratelimit::Limit;
 
 /// Most P2P hops a piece of work may have travelled before peers refuse it.
 pub const MAX_HOPS: u8 = server::MAX_HOPS;

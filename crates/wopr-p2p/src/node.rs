@@ -4,6 +4,7 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use iroh::address_lookup::MemoryLookup;
+use iroh::endpoint::VarInt;
 use iroh::protocol::Router;
 use wopr_identity::{Identity, PublicId, RotationRecord};
 use wopr_proto::frame::MAX_PAYLOAD;
@@ -204,6 +205,12 @@ impl Node {
         };
         self.inner.registry.close(peer, revoked_code(), b"access revoked");
         Ok(removed)
+    }
+
+    /// Closes the outgoing connection to `peer`, if one is open, so the next request to it dials again and
+    /// runs a fresh handshake (connection set-up benchmarks use this). Incoming connections stay open.
+    pub fn disconnect(&self, peer: &PublicId) {
+        self.inner.pool.forget(peer, VarInt::from_u32(0), b"disconnected");
     }
 
     /// Stops answering, closes every connection and the endpoint.

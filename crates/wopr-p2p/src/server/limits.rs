@@ -18,6 +18,34 @@ use crate::error::human_ms;
 /// Requests of any kind per peer, refused ones included: a flood stops here before it costs more.
 pub const REQUEST_LIMIT: Limit = Limit { per_minute: 120, per_hour: 1200 };
 
+/// The per-peer limits a node enforces on inbound work. [`PeerLimits::default`] is the protocol's
+/// (every P2P peer is `untrusted`), and it is what every node built from settings runs with: no config
+/// key or environment variable changes these. Only code can, and only tests and benchmarks do, to
+/// measure a node without the limiter in the way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerLimits {
+    /// Request streams and handshakes of any kind, refused ones included ([`REQUEST_LIMIT`]). Whatever
+    /// this allows, a peer's replay window holds at most 2048 nonces per 5 minutes.
+    pub requests: Limit,
+    /// Injects ([`Limit::UNTRUSTED`]: 30 per minute, 300 per hour).
+    pub injects: Limit,
+    /// Logged messages ([`Limit::UNTRUSTED`]).
+    pub logs: Limit,
+    /// Invite claims ([`Limit::CLAIMS`]: 5 per minute).
+    pub claims: Limit,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        PeerLimits {
+            requests: REQUEST_LIMIT,
+            injects: Limit::UNTRUSTED,
+            logs: Limit::UNTRUSTED,
+            claims: Limit::CLAIMS,
+        }
+    }
+}
+
 /// Nonces one peer's replay window holds (its request budget allows 600 per replay window).
 const REPLAY_CAPACITY: usize = 2048;
 
@@ -80,13 +108,6 @@ pub(crate) enum Kind {
 }
 
 impl Kind {
-    fn limit(self) -> Limit {
-        match self {
-            Kind::Inject | Kind::Log => Limit::UNTRUSTED,
-            Kind::Claim => Limit::CLAIMS,
-        }
-    }
-
     fn noun(self) -> &'static str {
         match self {
             Kind::Inject => "injects",
@@ -114,6 +135,7 @@ fn limited(what: &str, limit: Limit, which: Window, retry_after_ms: u64) -> Refu
 /// The limiter state of one node.
 #[derive(Debug, Default)]
 pub(crate) struct Limits {
+    config: PeerLimits,
     requests: RateLimiter<PublicId>,
     injects: RateLimiter<PublicId>,
     logs: RateLimiter<PublicId>,
@@ -123,12 +145,18 @@ pub(crate) struct Limits {
 }
 
 impl Limits {
+    /// Limiter state enforcing `config`.
+    pub(crate) fn new(config: PeerLimits) -> Self {
+        Limits { config, ..Limits::default() }
+    }
+
     /// Counts one request stream of `peer`, whatever it holds.
     pub(crate) fn request(&mut self, peer: &PublicId, now_ms: u64) -> Result<(), Refusal> {
-        match self.requests.check(peer, REQUEST_LIMIT, now_ms) {
+        let limit = self.config.requests;
+        match self.requests.check(peer, limit, now_ms) {
             Decision::Allowed => Ok(()),
             Decision::Limited { which, retry_after_ms } => {
-                Err(limited("requests", REQUEST_LIMIT, which, retry_after_ms))
+                Err(limited("requests", limit, which, retry_after_ms))
             }
         }
     }
@@ -149,15 +177,15 @@ impl Limits {
 
     /// Counts one request of `kind` by `peer`.
     pub(crate) fn check(&mut self, kind: Kind, peer: &PublicId, now_ms: u64) -> Result<(), Refusal> {
-        let limiter = match kind {
-            Kind::Inject => &mut self.injects,
-            Kind::Log => &mut self.logs,
-            Kind::Claim => &mut self.claims,
+        let (limiter, limit) = match kind {
+            Kind::Inject => (&mut self.injects, self.config.injects),
+            Kind::Log => (&mut self.logs, self.config.logs),
+            Kind::Claim => (&mut self.claims, self.config.claims),
         };
-        match limiter.check(peer, kind.limit(), now_ms) {
+        match limiter.check(peer, limit, now_ms) {
             Decision::Allowed => Ok(()),
             Decision::Limited { which, retry_after_ms } => {
-                Err(limited(kind.noun(), kind.limit(), which, retry_after_ms))
+                Err(limited(kind.noun(), limit, which, retry_after_ms))
             }
         }
     }
@@ -217,6 +245,20 @@ mod tests {
             l.check(Kind::Claim, &peer, NOW).unwrap();
         }
         assert!(l.check(Kind::Claim, &peer, NOW).unwrap_err().message.contains("5 invite claims per minute"));
+    }
+
+    #[test]
+    fn raised_limits_apply_and_the_defaults_are_the_protocols() {
+        let peer = wopr_identity::Identity::generate().public_id();
+        let raised = Limit { per_minute: 1000, per_hour: 10_000 };
+        let mut l = Limits::new(PeerLimits { injects: raised, ..PeerLimits::default() });
+        for _ in 0..100 {
+            l.check(Kind::Inject, &peer, NOW).unwrap();
+        }
+        l.check(Kind::Log, &peer, NOW).unwrap();
+        let d = PeerLimits::default();
+        assert_eq!((d.injects, d.logs, d.claims), (Limit::UNTRUSTED, Limit::UNTRUSTED, Limit::CLAIMS));
+        assert_eq!(d.requests, REQUEST_LIMIT);
     }
 
     #[test]
