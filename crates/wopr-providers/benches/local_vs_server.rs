@@ -41,15 +41,18 @@ fn main() {
     );
     let remote =
         resolve(Some(ProviderName::OpenaiCompatible), None, &settings).expect("openai-compatible provider");
+    let (local_pid, server_pid) = (std::process::id(), server.child.id());
     // Warm up both (model load, prompt cache), then alternate, so load from other processes on the
     // machine hits both engines alike.
     let (local_runs, server_runs) = runtime.block_on(async {
-        run(&local).await;
-        run(remote.as_ref()).await;
+        run(&local, local_pid).await;
+        run(remote.as_ref(), server_pid).await;
         let (mut local_runs, mut server_runs) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            local_runs.push(run(&local).await);
-            server_runs.push(run(remote.as_ref()).await);
+        for i in 1..=runs {
+            let (l, r) = (run(&local, local_pid).await, run(remote.as_ref(), server_pid).await);
+            eprintln!("run {i}: local {:.1} tokens/s, llama-server {:.1} tokens/s", l.rate(), r.rate());
+            local_runs.push(l);
+            server_runs.push(r);
         }
         (local_runs, server_runs)
     });
@@ -60,10 +63,11 @@ fn main() {
         "\nlocal vs llama-server: {} , {threads} threads, greedy, max_tokens {MAX_TOKENS}, median of {runs}",
         model.display()
     );
-    println!("{:<14} {:>10} {:>12} {:>8}", "engine", "TTFT ms", "tokens/s", "tokens");
+    println!("{:<14} {:>10} {:>12} {:>8} {:>14}", "engine", "TTFT ms", "tokens/s", "tokens", "CPU ms/token");
     for (name, s) in [("local", &local_stats), ("llama-server", &server_stats)] {
+        let cpu = s.cpu_ms_per_token.map_or_else(|| "-".to_string(), |ms| format!("{ms:.1}"));
         println!(
-            "{name:<14} {:>10.1} {:>12.1} {:>8}",
+            "{name:<14} {:>10.1} {:>12.1} {:>8} {cpu:>14}",
             s.ttft.as_secs_f64() * 1000.0,
             s.tokens_per_s,
             s.tokens
@@ -77,11 +81,12 @@ fn main() {
     );
 }
 
-/// Medians over the measured runs.
+/// Medians over the measured runs, and CPU time per token over all of them.
 struct Stats {
     ttft: Duration,
     tokens_per_s: f64,
     tokens: u64,
+    cpu_ms_per_token: Option<f64>,
 }
 
 impl Stats {
@@ -89,12 +94,14 @@ impl Stats {
         let mid = runs.len() / 2;
         let mut ttfts: Vec<Duration> = runs.iter().map(|r| r.ttft).collect();
         ttfts.sort();
-        let mut rates: Vec<f64> =
-            runs.iter().map(|r| r.tokens.saturating_sub(1) as f64 / r.decode.as_secs_f64()).collect();
+        let mut rates: Vec<f64> = runs.iter().map(Run::rate).collect();
         rates.sort_by(f64::total_cmp);
         let mut tokens: Vec<u64> = runs.iter().map(|r| r.tokens).collect();
         tokens.sort();
-        Stats { ttft: ttfts[mid], tokens_per_s: rates[mid], tokens: tokens[mid] }
+        let cpu: Option<Duration> = runs.iter().map(|r| r.cpu).sum();
+        let all_tokens: u64 = runs.iter().map(|r| r.tokens).sum();
+        let cpu_ms_per_token = cpu.map(|c| c.as_secs_f64() * 1000.0 / all_tokens.max(1) as f64);
+        Stats { ttft: ttfts[mid], tokens_per_s: rates[mid], tokens: tokens[mid], cpu_ms_per_token }
     }
 }
 
@@ -103,9 +110,19 @@ struct Run {
     ttft: Duration,
     tokens: u64,
     decode: Duration,
+    /// CPU time the engine's process used for the call (Linux only).
+    cpu: Option<Duration>,
 }
 
-async fn run(provider: &dyn Provider) -> Run {
+impl Run {
+    /// Tokens per second after the first one.
+    fn rate(&self) -> f64 {
+        self.tokens.saturating_sub(1) as f64 / self.decode.as_secs_f64()
+    }
+}
+
+/// One call to `provider`, whose engine runs in process `pid`.
+async fn run(provider: &dyn Provider, pid: u32) -> Run {
     let request = ChatRequest {
         system: "You are a helpful assistant.".into(),
         messages: vec![ChatMessage::user(
@@ -115,6 +132,7 @@ async fn run(provider: &dyn Provider) -> Run {
         temperature: Some(0.0),
         ..Default::default()
     };
+    let cpu_before = cpu_time(pid);
     let started = Instant::now();
     let mut stream = provider.stream(request);
     let (mut first, mut last, mut deltas, mut usage) = (None, None, 0u64, None);
@@ -134,7 +152,19 @@ async fn run(provider: &dyn Provider) -> Run {
     let last = last.unwrap_or(first);
     // Servers that do not report usage stream one token per delta.
     let tokens = usage.filter(|&n| n > 0).unwrap_or(deltas);
-    Run { ttft: first - started, tokens, decode: (last - first).max(Duration::from_micros(1)) }
+    let cpu = cpu_time(pid).zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
+    Run { ttft: first - started, tokens, decode: (last - first).max(Duration::from_micros(1)), cpu }
+}
+
+/// User and system CPU time of process `pid` so far, from `/proc/<pid>/stat` (in 10 ms ticks). Load
+/// from other processes stretches wall-clock times but hardly this, so it compares engines fairly on a
+/// busy machine.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which ends with the last ')': utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
+    let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// A `llama-server` child process, killed on drop.

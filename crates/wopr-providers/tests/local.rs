@@ -12,6 +12,8 @@ use wopr_providers::{
 };
 
 const THREADS: u32 = 2;
+/// A prompt that SmolLM2 answers at length with greedy decoding (it runs into `max_tokens`).
+const LONG_STORY: &str = "Write a very long story about a dragon. Make it at least 3000 words.";
 
 fn model_path() -> PathBuf {
     match std::env::var_os("WOPR_TEST_MODEL") {
@@ -111,8 +113,14 @@ async fn a_prompt_larger_than_the_context_is_context_too_long() {
 
 #[tokio::test]
 async fn dropping_the_stream_stops_generation() {
-    let provider = local();
-    let mut stream = provider.stream(ask("Count from 1 to 2000, one number per line.", 2000));
+    // A path of its own gives this test its own engine worker, so other tests' calls do not queue
+    // ahead of it and skew the timing.
+    let dir = tempfile::tempdir().unwrap();
+    let link = dir.path().join("own-worker.gguf");
+    std::os::unix::fs::symlink(model_path(), &link).unwrap();
+    let provider = Local::new(link, THREADS, None);
+
+    let mut stream = provider.stream(ask(LONG_STORY, 4000));
     let first = stream.next().await.expect("an event").expect("no error");
     assert!(matches!(first, StreamEvent::TextDelta { .. }), "{first:?}");
     drop(stream);

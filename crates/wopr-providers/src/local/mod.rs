@@ -1,9 +1,9 @@
 //! The embedded llama.cpp engine on a GGUF file: offline answers with no API key.
 //!
 //! [`Local`] is a thin handle; the model is loaded on first use by a process-wide worker thread
-//! (`engine`), which runs each call (`generate`) and streams decoded text back through a channel.
-//! Requests become prompts in the model's own chat template (`prompt`); when tools are offered, tool calls
-//! are read back out of the text (`tools`).
+//! (`engine`), which runs each call (`generate`) and streams decoded text back through a channel
+//! (`output`, with UTF-8 reassembly in `utf8`). Requests become prompts in the model's own chat template
+//! (`prompt`); when tools are offered, tool calls are read back out of the text (`tools`).
 
 mod engine;
 mod generate;
