@@ -107,7 +107,7 @@ pub(crate) fn transport_error(provider: &'static str, url: &str, error: &reqwest
 }
 
 /// An error with its causes, so "error sending request" also says "connection refused".
-fn error_chain(error: &dyn std::error::Error) -> String {
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

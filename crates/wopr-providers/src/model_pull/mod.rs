@@ -9,6 +9,7 @@
 mod index;
 mod wheel;
 
+pub(crate) use crate::http::error_chain;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -239,21 +240,6 @@ pub(crate) fn network(url: &str, error: &reqwest::Error) -> PullError {
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> PullError + '_ {
     move |source| PullError::Io { path: path.to_path_buf(), source }
-}
-
-/// An error with its causes ("error sending request: connection refused").
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
