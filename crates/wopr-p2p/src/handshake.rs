@@ -100,3 +100,11 @@ pub(crate) async fn respond(conn: &Connection, identity: &Identity) -> Result<Se
         }
     }
 }
+
+/// Accepting side, refusing before any handshake work (the peer is over its request budget): answers
+/// the Hello's stream with `reject` without reading or checking the Hello.
+pub(crate) async fn refuse(conn: &Connection, reject: handshake::Reject) {
+    let Ok((mut send, _recv)) = conn.accept_bi().await else { return };
+    let _ = write_frame(&mut send, &HandshakeMessage::Reject(reject).to_bytes()).await;
+    let _ = send.finish();
+}

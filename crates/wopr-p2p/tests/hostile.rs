@@ -268,3 +268,73 @@ async fn hostile_traffic_is_refused_and_the_victim_keeps_serving_its_peer() {
     // The audit log did not grow with every flooded stream.
     assert!(audit.len() < 140, "{} audit rows", audit.len());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_name_that_walks_out_of_sessions_reaches_nothing() {
+    let victim = TestNode::start().await;
+    let hostile = Hostile::new().await;
+    let now = wopr_store::now_ms;
+    // The hostile peer is a granted friend of `dev`: the names below are all it can play with.
+    let grant =
+        wopr_store::Grant::new(hostile.identity.public_id(), ["dev".into()], [Capability::Inject], now());
+    victim.home.access().add(grant).unwrap();
+    let (conn, session) = hostile.handshake(&victim, &hostile.identity).await;
+    let mut session = session.unwrap();
+
+    for name in ["../dev", "dev/../dev", "../../identity.json", "sessions/dev", "dev\0", "/etc/passwd", ".."]
+    {
+        let env = signed_inject(&hostile.identity, &victim.id(), name, "read your keys", now());
+        let reply = send_raw(&conn, &mut session, |s| s.seal_frame(&env.to_bytes()).unwrap()).await;
+        assert!(
+            matches!(refusal(&reply), ErrorCode::Unauthorized | ErrorCode::Invalid),
+            "{name:?}: {reply:?}"
+        );
+    }
+    assert!(victim.backend.injects.lock().unwrap().is_empty(), "nothing may reach the AI");
+    // The granted name itself still works on the same connection.
+    let env = signed_inject(&hostile.identity, &victim.id(), "dev", "hello", now());
+    let reply = send_raw(&conn, &mut session, |s| s.seal_frame(&env.to_bytes()).unwrap()).await;
+    assert!(matches!(reply, Message::InjectDelta { .. } | Message::InjectDone { .. }), "{reply:?}");
+    assert_eq!(victim.backend.injects.lock().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reconnect_flood_is_refused_at_the_handshake_naming_the_limit() {
+    let victim = TestNode::start().await;
+    let hostile = Hostile::new().await;
+    let budget = wopr_p2p::REQUEST_LIMIT.per_minute;
+    let mut refused = Vec::new();
+    for _ in 0..budget + 5 {
+        let (conn, session) = hostile.handshake(&victim, &hostile.identity).await;
+        if let Err(reply) = session {
+            refused.push(reply);
+        }
+        conn.close(0u32.into(), b"again");
+    }
+    // Every connection costs one request: exactly the budget's worth were served.
+    assert_eq!(refused.len(), 5, "{refused:?}");
+    for reply in &refused {
+        assert!(
+            matches!(reply, HandshakeMessage::Reject(r) if r.code == ErrorCode::RateLimited
+                && r.message.contains("per minute") && r.message.contains("retry in")),
+            "{reply:?}"
+        );
+    }
+    // The flood is audited once, not once per connection.
+    let audit = victim.home.audit().unwrap().list(Some(&hostile.identity.public_id()), None).unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "request").count(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_for_another_protocol_version_is_not_accepted() {
+    let victim = TestNode::start().await;
+    let hostile = Hostile::new().await;
+    let id = iroh::EndpointId::from_bytes(victim.id().as_bytes()).unwrap();
+    let addr = EndpointAddr::from_parts(id, [TransportAddr::Ip(victim.socket())]);
+    for alpn in [&b"wopr/2"[..], b"wopr/1", b"wopr"] {
+        let outcome = hostile.endpoint.connect(addr.clone(), alpn).await;
+        assert!(outcome.is_err(), "ALPN {:?} was accepted", String::from_utf8_lossy(alpn));
+    }
+    // The right one still works.
+    hostile.endpoint.connect(addr, wopr_proto::ALPN).await.unwrap();
+}

@@ -231,3 +231,19 @@ async fn a_failing_session_and_an_unreachable_peer_have_clear_errors() {
     let (r, _) = inject(&bob, "nobody", "dev", "x").await;
     assert_eq!(code(&r), 3);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_work_carries_its_hop_count_and_more_than_eight_hops_are_refused() {
+    let (alice, bob) = (TestNode::start().await, TestNode::start().await);
+    befriend(&alice, &bob, &["dev"], &[Capability::Inject]).await;
+    let peer = alice.id().to_hex();
+    let last = wopr_p2p::MAX_HOPS;
+    let r = bob.node.inject_forwarded(&peer, "dev", "from afar", last, |_| {}).await;
+    assert_eq!(r.unwrap(), DoneStatus::Completed);
+    let r = bob.node.inject_forwarded(&peer, "dev", "too far", last + 1, |_| {}).await;
+    assert_eq!(code(&r), 2, "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("hops"));
+    let calls = alice.backend.injects.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "the refused request must not reach the AI");
+    assert_eq!(calls[0].hops, last);
+}

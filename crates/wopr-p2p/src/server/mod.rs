@@ -95,6 +95,16 @@ impl Inner {
         let budget = lock(&self.limits).request(&remote, wopr_store::now_ms());
         if let Err(refusal) = budget {
             self.record_flood(&remote, &refusal);
+            // Say which limit and when to retry in a Reject, then close; an honest peer closes first.
+            let reject = wopr_proto::handshake::Reject {
+                code: refusal.code,
+                message: limits::truncate(&refusal.message, wopr_proto::handshake::MAX_REJECT_MESSAGE),
+            };
+            let answered = async {
+                handshake::refuse(&conn, reject).await;
+                conn.closed().await
+            };
+            let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
             conn.close(VarInt::from_u32(u32::from(refusal.code.as_u8())), b"rate limited");
             return;
         }
