@@ -2,12 +2,16 @@
 //!
 //! A turn takes the session's context (`sessions/<name>.md`) and stored history, adds the new message,
 //! calls a provider, streams its events to the caller, and persists the outcome. The user's message is
-//! stored before the provider is called, so a failure (or a killed process) never loses it.
+//! stored before the provider is called, so a failure (or a killed process) never loses it. When the
+//! model calls tools (`tools`: the [`Toolbox`] the caller chose for this session and source), their
+//! results go back to the model for up to [`MAX_STEPS`] calls.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 mod prompt;
+mod tools;
 mod turn;
 
 pub use prompt::build_request;
-pub use turn::{TurnError, TurnEvent, TurnOutcome, run_turn};
+pub use tools::{BoxFuture, NoTools, ToolOutput, ToolRefused, Toolbox};
+pub use turn::{MAX_STEPS, TurnError, TurnEvent, TurnOutcome, run_turn};

@@ -14,7 +14,10 @@ pub const DEFAULT_MAX_TOKENS: u32 = 1024;
 /// role are merged, since logged context lines arrive without answers in between.
 pub fn build_request(context: &str, history: &[HistoryMessage], message: &str) -> ChatRequest {
     let mut messages: Vec<ChatMessage> = Vec::new();
-    let usable = history.iter().filter(|m| m.status == MessageStatus::Ok && m.role != Role::Tool);
+    // Tool results and the tool-calling steps before them stay in the history for the record; the next
+    // turn sees only what was said.
+    let usable =
+        history.iter().filter(|m| m.status == MessageStatus::Ok && m.role != Role::Tool && !is_tool_step(m));
     let skip = usable.clone().count().saturating_sub(HISTORY_WINDOW);
     for m in usable.skip(skip) {
         push_merged(&mut messages, m.role, &m.content);
@@ -27,6 +30,10 @@ pub fn build_request(context: &str, history: &[HistoryMessage], message: &str) -
         max_tokens: DEFAULT_MAX_TOKENS,
         temperature: None,
     }
+}
+
+fn is_tool_step(m: &HistoryMessage) -> bool {
+    m.role == Role::Assistant && m.meta.as_ref().is_some_and(|meta| meta.get("toolCalls").is_some())
 }
 
 fn push_merged(messages: &mut Vec<ChatMessage>, role: Role, text: &str) {

@@ -1,29 +1,73 @@
-//! Running a turn: persist the message, stream the answer, persist the outcome.
+//! Running a turn: persist the message, stream the answer, run the tools it asks for (feeding their
+//! results back for up to [`MAX_STEPS`] model calls), persist the outcome.
 
 use futures::StreamExt;
-use serde_json::json;
+use serde_json::{Value, json};
 use thiserror::Error;
-use wopr_providers::{Provider, ProviderError, StopReason, StreamEvent, Usage};
+use wopr_providers::{
+    ChatMessage, ChatRequest, Provider, ProviderError, StopReason, StreamEvent, ToolCall, Usage,
+};
 use wopr_store::{Home, MessageStatus, Role, SessionName, StoreError};
 
 use crate::build_request;
+use crate::tools::{ToolOutput, ToolRefused, Toolbox};
+
+/// Most model calls in one turn. The last one is offered no tools, so the turn always ends in text.
+pub const MAX_STEPS: usize = 8;
 
 /// What a turn reports while it runs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TurnEvent {
     /// More answer text.
     Text(String),
+    /// The model called a tool; it runs now.
+    ToolStart(ToolCall),
+    /// A tool finished; its output goes back to the model.
+    ToolEnd {
+        /// The call's id.
+        id: String,
+        /// The tool's name.
+        name: String,
+        /// What it gave back.
+        output: ToolOutput,
+    },
+}
+
+impl TurnEvent {
+    /// A one-line account of a tool event for people watching the turn (`None` for text): the
+    /// tool's name and arguments when it starts, and how it ended. Tool output itself is not shown.
+    pub fn tool_line(&self) -> Option<String> {
+        const MAX_ARGS: usize = 120;
+        match self {
+            TurnEvent::Text(_) => None,
+            TurnEvent::ToolStart(call) => {
+                let mut args = call.arguments.to_string();
+                if args.len() > MAX_ARGS {
+                    let cut = (0..=MAX_ARGS).rev().find(|&i| args.is_char_boundary(i)).unwrap_or(0);
+                    args.truncate(cut);
+                    args.push('…');
+                }
+                Some(format!("[tool {} {args}]", call.name))
+            }
+            TurnEvent::ToolEnd { name, output, .. } => Some(match output.is_error {
+                false => format!("[tool {name}: done, {} bytes]", output.content.len()),
+                true => format!("[tool {name}: failed]"),
+            }),
+        }
+    }
 }
 
 /// A finished turn.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TurnOutcome {
-    /// The whole answer.
+    /// All answer text of the turn, across its steps.
     pub text: String,
-    /// Token counts, if the provider reported them.
+    /// Token counts summed over the model calls, if the provider reported them.
     pub usage: Option<Usage>,
-    /// Why the model stopped.
+    /// Why the model stopped the last time.
     pub stop_reason: StopReason,
+    /// Tool calls run during the turn.
+    pub tool_calls: usize,
 }
 
 /// Why a turn failed. The user's message is stored (as failed) in every case but `Store`.
@@ -35,59 +79,120 @@ pub enum TurnError {
     /// The provider failed.
     #[error(transparent)]
     Provider(ProviderError),
+    /// The model asked for a tool that may not run here (no safe sandbox for it).
+    #[error("tool call refused: {0}")]
+    ToolRefused(ToolRefused),
 }
 
-/// Runs one turn of `session` with `message` from `source` (`cli`, `p2p:<key>`, ...), calling `on_event`
-/// as the answer streams in.
+/// Runs one turn of `session` with `message` from `source` (`cli`, `p2p:<key>`, ...), offering the
+/// model `tools` and calling `on_event` as the answer streams in and tools run.
 pub async fn run_turn(
     home: &Home,
     session: &SessionName,
     message: &str,
     source: &str,
     provider: &dyn Provider,
+    tools: &dyn Toolbox,
     mut on_event: impl FnMut(TurnEvent),
 ) -> Result<TurnOutcome, TurnError> {
     let sessions = home.sessions();
     sessions.get(session)?;
     let context = sessions.context(session)?;
     let mut history = home.history()?;
-    let request = build_request(&context, &history.messages(session, None)?, message);
+    let mut request = build_request(&context, &history.messages(session, None)?, message);
+    let offered = tools.specs();
     let user_id = history.append(session, Role::User, message, MessageStatus::Pending, source, None)?;
 
-    let mut stream = provider.stream(request);
-    let mut text = String::new();
-    let mut usage = None;
-    let mut stop = None;
-    while let Some(event) = stream.next().await {
-        match event {
-            Ok(StreamEvent::TextDelta { text: delta }) => {
-                text.push_str(&delta);
-                on_event(TurnEvent::Text(delta));
-            }
-            Ok(StreamEvent::Usage { usage: u }) => usage = Some(u),
-            Ok(StreamEvent::Done { stop_reason }) => {
-                stop = Some(stop_reason);
-                break;
-            }
-            // Tool calls come with the agent loop; a model that calls a tool without tools offered is
-            // answered with its text so far.
-            Ok(StreamEvent::ToolCall { .. }) => {}
+    let mut replies: Vec<(Role, String, Option<Value>)> = Vec::new();
+    let mut all_text = String::new();
+    let mut usage: Option<Usage> = None;
+    let mut tool_calls = 0;
+    for step in 1..=MAX_STEPS {
+        request.tools = if step < MAX_STEPS { offered.clone() } else { Vec::new() };
+        let answer = match stream_answer(provider, request.clone(), &mut on_event).await {
+            Ok(answer) => answer,
             Err(e) => {
                 history.mark_failed(user_id, &e.to_string())?;
                 return Err(TurnError::Provider(e));
             }
+        };
+        all_text.push_str(&answer.text);
+        usage = add_usage(usage, answer.usage);
+        // Calls are only honoured when tools were offered; otherwise the text is the answer.
+        if answer.calls.is_empty() || request.tools.is_empty() {
+            let meta = json!({"provider": provider.name(), "model": provider.model(), "usage": usage,
+                "stopReason": answer.stop, "steps": step});
+            replies.push((Role::Assistant, answer.text, Some(meta)));
+            history.complete_turn(session, user_id, &replies)?;
+            return Ok(TurnOutcome { text: all_text, usage, stop_reason: answer.stop, tool_calls });
+        }
+        replies.push((Role::Assistant, answer.text.clone(), Some(json!({"toolCalls": answer.calls}))));
+        request
+            .messages
+            .push(ChatMessage::Assistant { content: answer.text, tool_calls: answer.calls.clone() });
+        for call in answer.calls {
+            on_event(TurnEvent::ToolStart(call.clone()));
+            let output = match tools.run(&call).await {
+                Ok(output) => output,
+                Err(refused) => {
+                    history.mark_failed(user_id, &refused.to_string())?;
+                    return Err(TurnError::ToolRefused(refused));
+                }
+            };
+            tool_calls += 1;
+            let meta = json!({"callId": call.id, "name": call.name, "isError": output.is_error});
+            replies.push((Role::Tool, output.content.clone(), Some(meta)));
+            request.messages.push(ChatMessage::Tool {
+                call_id: call.id.clone(),
+                name: call.name.clone(),
+                content: output.content.clone(),
+                is_error: output.is_error,
+            });
+            on_event(TurnEvent::ToolEnd { id: call.id, name: call.name, output });
         }
     }
-    let Some(stop_reason) = stop else {
-        let e = ProviderError::new(
-            provider.name(),
-            wopr_providers::ErrorKind::Protocol,
-            "the answer stream ended before the model finished",
-        );
-        history.mark_failed(user_id, &e.to_string())?;
-        return Err(TurnError::Provider(e));
-    };
-    let meta = json!({"provider": provider.name(), "model": provider.model(), "usage": usage, "stopReason": stop_reason});
-    history.complete_turn(session, user_id, &[(Role::Assistant, text.clone(), Some(meta))])?;
-    Ok(TurnOutcome { text, usage, stop_reason })
+    unreachable!("the last step offers no tools, so it always returns")
+}
+
+/// One model call's answer.
+struct Answer {
+    text: String,
+    calls: Vec<ToolCall>,
+    usage: Option<Usage>,
+    stop: StopReason,
+}
+
+async fn stream_answer(
+    provider: &dyn Provider,
+    request: ChatRequest,
+    on_event: &mut impl FnMut(TurnEvent),
+) -> Result<Answer, ProviderError> {
+    let mut stream = provider.stream(request);
+    let (mut text, mut calls, mut usage) = (String::new(), Vec::new(), None);
+    while let Some(event) = stream.next().await {
+        match event? {
+            StreamEvent::TextDelta { text: delta } => {
+                text.push_str(&delta);
+                on_event(TurnEvent::Text(delta));
+            }
+            StreamEvent::ToolCall { call } => calls.push(call),
+            StreamEvent::Usage { usage: u } => usage = Some(u),
+            StreamEvent::Done { stop_reason } => return Ok(Answer { text, calls, usage, stop: stop_reason }),
+        }
+    }
+    Err(ProviderError::new(
+        provider.name(),
+        wopr_providers::ErrorKind::Protocol,
+        "the answer stream ended before the model finished",
+    ))
+}
+
+fn add_usage(total: Option<Usage>, more: Option<Usage>) -> Option<Usage> {
+    match (total, more) {
+        (Some(a), Some(b)) => Some(Usage {
+            input_tokens: a.input_tokens + b.input_tokens,
+            output_tokens: a.output_tokens + b.output_tokens,
+        }),
+        (a, b) => a.or(b),
+    }
 }

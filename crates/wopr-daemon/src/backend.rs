@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use wopr_agent::{TurnError, TurnEvent, run_turn};
+use wopr_agent::{NoTools, TurnError, TurnEvent, run_turn};
 use wopr_identity::PublicId;
 use wopr_p2p::{BoxFuture, SessionBackend};
 use wopr_providers::ProviderName;
@@ -45,12 +45,14 @@ impl AgentBackend {
         // forwarder waits on the peer's (bounded) stream.
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
         let turn = async move {
-            let r = run_turn(&self.home, &name, text, &source, provider.as_ref(), |ev| match ev {
-                TurnEvent::Text(t) => {
-                    let _ = tx.send(t);
-                }
-            })
-            .await;
+            let on_event = |ev: TurnEvent| {
+                let piece = match ev {
+                    TurnEvent::Text(t) => t,
+                    tool => tool.tool_line().map(|l| format!("\n{l}\n")).unwrap_or_default(),
+                };
+                let _ = tx.send(piece);
+            };
+            let r = run_turn(&self.home, &name, text, &source, provider.as_ref(), &NoTools, on_event).await;
             drop(tx);
             r
         };
@@ -67,6 +69,10 @@ impl AgentBackend {
             Err(TurnError::Provider(e)) => {
                 tracing::warn!(%e, session, "provider failed on a peer's inject");
                 Err(format!("the AI failed to answer ({})", kind_word(&e.kind)))
+            }
+            Err(TurnError::ToolRefused(r)) => {
+                tracing::warn!(%r, session, "a peer's turn asked for a tool that cannot run safely here");
+                Err(format!("refused: {r}"))
             }
             Err(TurnError::Store(e)) => {
                 tracing::error!(%e, session, "store failed on a peer's inject");

@@ -4,7 +4,6 @@
 //! the variable. Without it these tests fail rather than pass vacuously.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use wopr_providers::{
@@ -113,8 +112,8 @@ async fn a_prompt_larger_than_the_context_is_context_too_long() {
 
 #[tokio::test]
 async fn dropping_the_stream_stops_generation() {
-    // A path of its own gives this test its own engine worker, so other tests' calls do not queue
-    // ahead of it and skew the timing.
+    let stops = StopEvents::install();
+    // A path of its own gives this test its own engine worker, with no other test's calls on it.
     let dir = tempfile::tempdir().unwrap();
     let link = dir.path().join("own-worker.gguf");
     std::os::unix::fs::symlink(model_path(), &link).unwrap();
@@ -124,11 +123,49 @@ async fn dropping_the_stream_stops_generation() {
     let first = stream.next().await.expect("an event").expect("no error");
     assert!(matches!(first, StreamEvent::TextDelta { .. }), "{first:?}");
     drop(stream);
-    // Calls to one model run one at a time: this one finishes quickly only if the abandoned one stopped.
-    let started = Instant::now();
-    let all = ok_events(events(&provider, ask("Say hi.", 4)).await);
-    usage_and_stop(&all);
-    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    // Calls to one model run one at a time, so once this one is answered the abandoned one has ended;
+    // it must have ended by noticing the dropped stream, a few tokens in, not by running out of budget.
+    usage_and_stop(&ok_events(events(&provider, ask("Say hi.", 4)).await));
+    let generated = stops.taken();
+    assert_eq!(generated.len(), 1, "expected exactly one stopped generation, got {generated:?}");
+    assert!(generated[0] < 64, "generation went on for {} tokens after the stream was dropped", generated[0]);
+}
+
+/// Captures the engine's "generation stopped" events (with their token counts) from every thread.
+#[derive(Clone, Default)]
+struct StopEvents(std::sync::Arc<std::sync::Mutex<Vec<u64>>>);
+
+impl StopEvents {
+    fn install() -> Self {
+        use tracing_subscriber::layer::SubscriberExt;
+        let stops = StopEvents::default();
+        let subscriber = tracing_subscriber::registry().with(stops.clone());
+        tracing::subscriber::set_global_default(subscriber).expect("no other subscriber in this test");
+        stops
+    }
+
+    fn taken(&self) -> Vec<u64> {
+        std::mem::take(&mut self.0.lock().unwrap())
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for StopEvents {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Generated(Option<u64>);
+        impl tracing::field::Visit for Generated {
+            fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+                if field.name() == "generated" {
+                    self.0 = Some(value);
+                }
+            }
+            fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
+        }
+        let mut generated = Generated(None);
+        event.record(&mut generated);
+        if let Some(n) = generated.0 {
+            self.0.lock().unwrap().push(n);
+        }
+    }
 }
 
 #[tokio::test]

@@ -78,6 +78,7 @@ fn generate<'m>(
     let mut piece = Vec::with_capacity(32);
     let stop = loop {
         if sink.closed() {
+            tracing::debug!(generated, "the caller dropped the stream; generation stopped");
             return Ok(());
         }
         let token = sampler.sample(&session.ctx, logits_at);

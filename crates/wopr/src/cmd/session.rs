@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{Result, anyhow};
 use serde_json::json;
-use wopr_agent::{TurnError, TurnEvent, run_turn};
+use wopr_agent::{NoTools, TurnError, TurnEvent, run_turn};
 use wopr_providers::{ErrorKind, ProviderName};
 use wopr_store::{HistoryMessage, MessageStatus, Role, SessionMeta, SessionName};
 
@@ -92,22 +92,30 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
     });
     let mut stdout = std::io::stdout().lock();
     let mut wrote_any = false;
-    let on_event = |ev: TurnEvent| match ev {
-        TurnEvent::Text(t) => {
-            if let Some(s) = &spinner {
-                s.finish_and_clear();
-            }
-            if !json {
+    let on_event = |ev: TurnEvent| {
+        if let Some(s) = &spinner {
+            s.finish_and_clear();
+        }
+        if json {
+            return;
+        }
+        match ev {
+            TurnEvent::Text(t) => {
                 let _ = stdout.write_all(output::printable(&t).as_bytes());
                 let _ = stdout.flush();
                 wrote_any = true;
+            }
+            tool => {
+                if let Some(line) = tool.tool_line() {
+                    eprintln!("{}", output::printable(&line));
+                }
             }
         }
     };
     let rt = super::runtime()?;
     let result = rt.block_on(async {
         tokio::select! {
-            r = run_turn(&ctx.home, &name, &message, "cli", provider.as_ref(), on_event) => Some(r),
+            r = run_turn(&ctx.home, &name, &message, "cli", provider.as_ref(), &NoTools, on_event) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -123,6 +131,13 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
             .into());
         }
         Some(Err(TurnError::Provider(e))) => return Err(provider_failure(&name, e)),
+        Some(Err(TurnError::ToolRefused(r))) => {
+            return Err(Exit {
+                code: 1,
+                message: format!("{r}\n  your message is kept in the history of {name}, marked as failed"),
+            }
+            .into());
+        }
         Some(Err(e)) => return Err(e.into()),
         Some(Ok(o)) => o,
     };
