@@ -7,9 +7,10 @@ mkdir -p "$WOPR_CACHE"
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-# System packages the build needs: cmake/clang for llama.cpp, libseccomp for the sandbox.
+# System packages the build needs: cmake/clang for llama.cpp, libseccomp for the sandbox. Extra packages
+# can be named as arguments.
 install_system_packages() {
-  local want=(cmake clang libclang-dev libseccomp-dev pkg-config unzip curl)
+  local want=(cmake clang libclang-dev libseccomp-dev pkg-config unzip curl "$@")
   local missing=()
   for p in "${want[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
   [ ${#missing[@]} -eq 0 ] && return 0
