@@ -10,12 +10,23 @@ use std::net::SocketAddr;
 
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::{Connection, presets};
+use iroh::tls::CaTlsConfig;
 use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, TransportAddr};
 use iroh_tickets::endpoint::EndpointTicket;
+use rustls_pki_types::CertificateDer;
 use wopr_identity::{Identity, PublicId};
 use wopr_proto::invite::{MAX_HINT_LEN, MAX_HINTS};
 
 use crate::{NodeConfig, P2pError, RelayChoice};
+
+/// How the packets of a connection to a peer travel right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerPath {
+    /// Straight to the peer's socket address: on the same network, or through holes punched in NATs.
+    Direct(SocketAddr),
+    /// Through a relay server, when no direct path works (yet).
+    Relay(RelayUrl),
+}
 
 /// Binds an endpoint for `identity` with `config`'s relays and socket, using `lookup` for addresses.
 pub(crate) async fn bind(
@@ -35,6 +46,10 @@ pub(crate) async fn bind(
             .clear_address_lookup(),
     };
     builder = builder.secret_key(secret).address_lookup(lookup).alpns(vec![wopr_proto::ALPN.to_vec()]);
+    if !config.relay_roots.is_empty() {
+        let roots = config.relay_roots.iter().map(|der| CertificateDer::from(der.clone()));
+        builder = builder.ca_tls_config(CaTlsConfig::embedded().with_extra_roots(roots));
+    }
     if let Some(addr) = config.bind {
         // Clear the default wildcard sockets first, or they are bound as well.
         builder = builder
@@ -94,6 +109,15 @@ pub(crate) fn observed_hints(conn: &Connection) -> Vec<String> {
         })
         .take(MAX_HINTS)
         .collect()
+}
+
+/// The path a connection currently sends on (QUIC multipath keeps several open and selects one).
+pub(crate) fn selected_path(conn: &Connection) -> Option<PeerPath> {
+    conn.paths().iter().find(|p| p.is_selected()).and_then(|p| match p.remote_addr() {
+        TransportAddr::Ip(a) => Some(PeerPath::Direct(*a)),
+        TransportAddr::Relay(u) => Some(PeerPath::Relay(u.clone())),
+        _ => None,
+    })
 }
 
 /// An endpoint address for `id` with `hints`.
