@@ -28,6 +28,16 @@ pub enum PeerPath {
     Relay(RelayUrl),
 }
 
+impl std::fmt::Display for PeerPath {
+    /// `direct <socket address>` or `relay <url>`, for `daemon status`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerPath::Direct(addr) => write!(f, "direct {addr}"),
+            PeerPath::Relay(url) => write!(f, "relay {url}"),
+        }
+    }
+}
+
 /// Binds an endpoint for `identity` with `config`'s relays and socket, using `lookup` for addresses.
 pub(crate) async fn bind(
     identity: &Identity,
@@ -146,6 +156,13 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         assert!(matches!(parsed[0], TransportAddr::Ip(a) if a.port() == 4433));
         assert!(matches!(parsed[2], TransportAddr::Relay(_)));
+    }
+
+    #[test]
+    fn paths_print_their_kind_and_address() {
+        assert_eq!(PeerPath::Direct("10.0.0.3:4433".parse().unwrap()).to_string(), "direct 10.0.0.3:4433");
+        let relay = PeerPath::Relay("https://relay.example.org./".parse().unwrap());
+        assert_eq!(relay.to_string(), "relay https://relay.example.org./");
     }
 
     #[test]
