@@ -71,6 +71,10 @@ pub struct NodeConfig {
     pub relay: RelayChoice,
     /// The one UDP socket to bind (`None`: every interface, IPv4 and IPv6, on a random port).
     pub bind: Option<SocketAddr>,
+    /// Extra trust anchors (DER certificates) for the TLS certificate of a self-hosted relay, added to the
+    /// Mozilla roots built in. No config key sets them yet: empty when built from settings; the NAT test
+    /// uses them for its relay's self-signed certificate.
+    pub relay_roots: Vec<Vec<u8>>,
     /// Limits on inbound work per peer. Always the protocol's defaults when built from settings
     /// ([`NodeConfig::load`], [`NodeConfig::from_values`], [`NodeConfig::loopback`]); benchmarks raise them.
     pub limits: PeerLimits,
@@ -82,6 +86,7 @@ impl NodeConfig {
         NodeConfig {
             relay: RelayChoice::Disabled,
             bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+            relay_roots: Vec::new(),
             limits: PeerLimits::default(),
         }
     }
@@ -98,7 +103,7 @@ impl NodeConfig {
                 })
             })
             .transpose()?;
-        Ok(NodeConfig { relay, bind, limits: PeerLimits::default() })
+        Ok(NodeConfig { relay, bind, relay_roots: Vec::new(), limits: PeerLimits::default() })
     }
 
     /// Reads `p2p.relay` and `p2p.bind` from `home`'s `config.json`, overridden by `WOPR_P2P_RELAY` and

@@ -66,6 +66,11 @@ impl Registry {
         conns.len()
     }
 
+    /// The open incoming connections from `peer`.
+    pub(crate) fn of(&self, peer: &PublicId) -> Vec<Connection> {
+        lock(&self.conns).get(peer).map(|c| c.values().cloned().collect()).unwrap_or_default()
+    }
+
     /// Keys with at least one open incoming connection.
     pub(crate) fn peers(&self) -> Vec<PublicId> {
         lock(&self.conns).keys().copied().collect()
@@ -129,6 +134,11 @@ impl Pool {
         if let Some(conn) = lock(&self.live).remove(peer) {
             conn.close(code, reason);
         }
+    }
+
+    /// The open outgoing connection to `peer`, if any.
+    pub(crate) fn live(&self, peer: &PublicId) -> Option<Connection> {
+        lock(&self.live).get(peer).filter(|c| c.close_reason().is_none()).cloned()
     }
 
     /// Keys with an open outgoing connection.

@@ -10,12 +10,33 @@ use std::net::SocketAddr;
 
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::{Connection, presets};
+use iroh::tls::CaTlsConfig;
 use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, TransportAddr};
 use iroh_tickets::endpoint::EndpointTicket;
+use rustls_pki_types::CertificateDer;
 use wopr_identity::{Identity, PublicId};
 use wopr_proto::invite::{MAX_HINT_LEN, MAX_HINTS};
 
 use crate::{NodeConfig, P2pError, RelayChoice};
+
+/// How the packets of a connection to a peer travel right now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerPath {
+    /// Straight to the peer's socket address: on the same network, or through holes punched in NATs.
+    Direct(SocketAddr),
+    /// Through a relay server, when no direct path works (yet).
+    Relay(RelayUrl),
+}
+
+impl std::fmt::Display for PeerPath {
+    /// `direct <socket address>` or `relay <url>`, for `daemon status`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PeerPath::Direct(addr) => write!(f, "direct {addr}"),
+            PeerPath::Relay(url) => write!(f, "relay {url}"),
+        }
+    }
+}
 
 /// Binds an endpoint for `identity` with `config`'s relays and socket, using `lookup` for addresses.
 pub(crate) async fn bind(
@@ -35,6 +56,10 @@ pub(crate) async fn bind(
             .clear_address_lookup(),
     };
     builder = builder.secret_key(secret).address_lookup(lookup).alpns(vec![wopr_proto::ALPN.to_vec()]);
+    if !config.relay_roots.is_empty() {
+        let roots = config.relay_roots.iter().map(|der| CertificateDer::from(der.clone()));
+        builder = builder.ca_tls_config(CaTlsConfig::embedded().with_extra_roots(roots));
+    }
     if let Some(addr) = config.bind {
         // Clear the default wildcard sockets first, or they are bound as well.
         builder = builder
@@ -96,6 +121,15 @@ pub(crate) fn observed_hints(conn: &Connection) -> Vec<String> {
         .collect()
 }
 
+/// The path a connection currently sends on (QUIC multipath keeps several open and selects one).
+pub(crate) fn selected_path(conn: &Connection) -> Option<PeerPath> {
+    conn.paths().iter().find(|p| p.is_selected()).and_then(|p| match p.remote_addr() {
+        TransportAddr::Ip(a) => Some(PeerPath::Direct(*a)),
+        TransportAddr::Relay(u) => Some(PeerPath::Relay(u.clone())),
+        _ => None,
+    })
+}
+
 /// An endpoint address for `id` with `hints`.
 pub(crate) fn endpoint_addr(id: &PublicId, hints: &[String]) -> Result<EndpointAddr, P2pError> {
     Ok(EndpointAddr::from_parts(endpoint_id(id)?, parse_hints(hints)))
@@ -122,6 +156,13 @@ mod tests {
         assert_eq!(parsed.len(), 3);
         assert!(matches!(parsed[0], TransportAddr::Ip(a) if a.port() == 4433));
         assert!(matches!(parsed[2], TransportAddr::Relay(_)));
+    }
+
+    #[test]
+    fn paths_print_their_kind_and_address() {
+        assert_eq!(PeerPath::Direct("10.0.0.3:4433".parse().unwrap()).to_string(), "direct 10.0.0.3:4433");
+        let relay = PeerPath::Relay("https://relay.example.org./".parse().unwrap());
+        assert_eq!(relay.to_string(), "relay https://relay.example.org./");
     }
 
     #[test]

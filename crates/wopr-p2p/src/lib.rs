@@ -36,6 +36,7 @@ mod wire;
 pub use backend::{BoxFuture, PEER_TRUST, SessionBackend};
 pub use config::{ENV_BIND, ENV_RELAY, KEY_BIND, KEY_RELAY, NodeConfig, RelayChoice};
 pub use deliver::RotationReport;
+pub use endpoint::PeerPath;
 pub use error::P2pError;
 pub use invite::{create_invite, parse_invite, store_capabilities, wire_capabilities};
 pub use node::Node;

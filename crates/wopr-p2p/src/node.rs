@@ -18,7 +18,7 @@ use crate::endpoint::{self, endpoint_addr};
 use crate::inner::{Inner, lock};
 use crate::invite::{parse_invite, store_capabilities};
 use crate::server::Handler;
-use crate::{NodeConfig, P2pError, SessionBackend};
+use crate::{NodeConfig, P2pError, PeerPath, SessionBackend};
 
 /// How often undelivered rotations are retried.
 const OUTBOX_RETRY: Duration = Duration::from_secs(30);
@@ -101,6 +101,14 @@ impl Node {
         peers.sort();
         peers.dedup();
         peers
+    }
+
+    /// How packets to `peer` travel now: direct or through a relay (a direct path wins when several
+    /// connections are open). `None` without an open connection to it.
+    pub fn path_to(&self, peer: &PublicId) -> Option<PeerPath> {
+        let conns = self.inner.pool.live(peer).into_iter().chain(self.inner.registry.of(peer));
+        let paths: Vec<PeerPath> = conns.filter_map(|c| endpoint::selected_path(&c)).collect();
+        paths.iter().find(|p| matches!(p, PeerPath::Direct(_))).or(paths.first()).cloned()
     }
 
     /// Claims an invite: connects to the issuer using the token's address hints, proves we are its

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use common::{TestNode, befriend, inject, words};
 use wopr_identity::RotationReason;
-use wopr_p2p::{DoneStatus, ErrorCode, P2pError, create_invite};
+use wopr_p2p::{DoneStatus, ErrorCode, P2pError, PeerPath, create_invite};
 use wopr_store::{Capability, Decision};
 
 fn code(r: &Result<DoneStatus, P2pError>) -> i32 {
@@ -55,6 +55,9 @@ async fn invite_claim_inject_streams_the_answer_in_order_and_both_sides_record_e
     assert_eq!(r.unwrap(), DoneStatus::Completed);
     assert!(bob.node.connected_peers().contains(&alice.id()));
     assert!(alice.node.connected_peers().contains(&bob.id()));
+    // On loopback with relays off, both sides talk directly, to each other's socket.
+    assert_eq!(bob.node.path_to(&alice.id()), Some(PeerPath::Direct(alice.socket())));
+    assert!(matches!(alice.node.path_to(&bob.id()), Some(PeerPath::Direct(a)) if a.ip().is_loopback()));
     assert!(alice.node.ticket().starts_with("endpoint"));
 }
 
