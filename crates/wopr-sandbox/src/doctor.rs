@@ -1,0 +1,1 @@
+//! Probes of every sandbox property on this host (in progress).
