@@ -83,11 +83,13 @@ pub(super) unsafe fn run(plan: &Plan) -> ! {
         // Become the unprivileged sandbox user now (uid 0 is not even mapped; files created while building the
         // root need a mapped owner). The capabilities in the new user namespace survive this, because the old
         // uid was not that namespace's root; they are dropped below.
+        // Raw system calls: glibc's wrappers would try to change the ids of the parent's other threads,
+        // which do not exist in this copy, and wait for them forever.
         if plan.drop_groups {
-            check(plan, Step::Groups, libc::setgroups(0, null()).into());
+            check(plan, Step::Groups, libc::syscall(libc::SYS_setgroups, 0, null::<libc::gid_t>()));
         }
-        check(plan, Step::User, libc::setresgid(plan.id, plan.id, plan.id).into());
-        check(plan, Step::User, libc::setresuid(plan.id, plan.id, plan.id).into());
+        check(plan, Step::User, libc::syscall(libc::SYS_setresgid, plan.id, plan.id, plan.id));
+        check(plan, Step::User, libc::syscall(libc::SYS_setresuid, plan.id, plan.id, plan.id));
         let root = c"/";
         check(
             plan,
