@@ -1,0 +1,52 @@
+//! The Docker backend against every security property, on a private `dockerd` started by the test (and
+//! `docker.io` installed when missing). These tests fail, never skip, when Docker cannot run.
+
+mod common;
+
+use std::sync::OnceLock;
+
+use test_support::Dockerd;
+use wopr_sandbox::{DockerSandbox, Sandbox};
+
+fn docker() -> Box<dyn Sandbox> {
+    static BUILT: OnceLock<DockerSandbox> = OnceLock::new();
+    let sb = BUILT.get_or_init(|| {
+        let sb = DockerSandbox::new().with_host(Dockerd::shared().host());
+        sb.build_image(&mut |_| {}).unwrap_or_else(|e| panic!("building the sandbox image failed: {e}"));
+        sb
+    });
+    Box::new(sb.clone())
+}
+
+property_tests!(docker());
+
+#[test]
+fn run_uses_exactly_the_seed_flags_plus_hardening() {
+    let s = common::Scratch::new();
+    let args =
+        DockerSandbox::new().run_args(&s.policy(), &wopr_sandbox::Command::new(["true"]), "n").unwrap();
+    let line = args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
+    for flag in [
+        "--network none",
+        "--read-only",
+        "--cap-drop ALL",
+        "--pids-limit 100",
+        "--memory 512m",
+        "--cpus 0.5",
+        "--security-opt no-new-privileges",
+        "--pull never",
+    ] {
+        assert!(line.contains(flag), "missing {flag}: {line}");
+    }
+    assert!(!line.contains("--user 0:"), "{line}");
+}
+
+#[test]
+fn image_is_built_locally_and_runs_as_the_sandbox_user() {
+    let sb = docker();
+    let o = sb
+        .run(&common::Scratch::new().policy(), &wopr_sandbox::Command::new(["sh", "-c", "ls /bin | wc -l"]))
+        .unwrap();
+    let n: u32 = o.stdout_text().trim().parse().unwrap_or(0);
+    assert!(n > 100, "busybox applets missing: {}", o.stdout_text());
+}
