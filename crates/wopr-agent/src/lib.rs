@@ -8,10 +8,13 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod policy;
 mod prompt;
 mod tools;
 mod turn;
+mod workspace_tools;
 
 pub use prompt::build_request;
 pub use tools::{BoxFuture, NoTools, ToolOutput, ToolRefused, Toolbox};
 pub use turn::{MAX_STEPS, TurnError, TurnEvent, TurnOutcome, run_turn};
+pub use workspace_tools::{WorkspaceTools, specs as workspace_tool_specs};

@@ -3,14 +3,16 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use wopr_agent::{NoTools, TurnError, TurnEvent, run_turn};
+use wopr_agent::policy::{Source, toolbox_for};
+use wopr_agent::{TurnError, TurnEvent, run_turn};
 use wopr_identity::PublicId;
 use wopr_p2p::{BoxFuture, SessionBackend};
 use wopr_providers::ProviderName;
 use wopr_store::{Config, Home, MessageStatus, Role, SessionName};
 
-/// Runs peers' turns with the session's own provider. Peers are `untrusted`: the turn has no tools until
-/// the sandbox exists, and nothing about local configuration is echoed back to them.
+/// Runs peers' turns with the session's own provider. Peers are `untrusted`: their turns' tools run in
+/// the sandbox, in a private workspace per peer and session, or are refused when no sandbox works here;
+/// nothing about local configuration is echoed back to them.
 pub struct AgentBackend {
     home: Home,
 }
@@ -40,7 +42,9 @@ impl AgentBackend {
             tracing::warn!(%e, session, "no provider for a peer's inject");
             "the AI provider of this session is not available".to_string()
         })?;
-        let source = format!("p2p:{}", from.to_hex());
+        let peer_key = from.to_hex();
+        let tools = toolbox_for(&self.home, &name, &meta, Source::Peer(&peer_key));
+        let source = format!("p2p:{peer_key}");
         // The turn reports text synchronously; an unbounded hop keeps every piece, in order, while the
         // forwarder waits on the peer's (bounded) stream.
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -52,7 +56,7 @@ impl AgentBackend {
                 };
                 let _ = tx.send(piece);
             };
-            let r = run_turn(&self.home, &name, text, &source, provider.as_ref(), &NoTools, on_event).await;
+            let r = run_turn(&self.home, &name, text, &source, provider.as_ref(), &tools, on_event).await;
             drop(tx);
             r
         };

@@ -148,6 +148,11 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
             "addresses": node.addr_hints(),
             "relay": node.config().relay.to_string(),
             "connectedPeers": node.connected_peers().iter().map(PublicId::to_hex).collect::<Vec<_>>(),
+            "peerPaths": node
+                .connected_peers()
+                .iter()
+                .filter_map(|p| Some((p.to_hex(), node.path_to(p)?.to_string().into())))
+                .collect::<serde_json::Map<_, _>>(),
             "ticket": node.ticket(),
             "home": state.home.root(),
         })),

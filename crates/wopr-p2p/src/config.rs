@@ -7,6 +7,7 @@
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
 use std::str::FromStr;
 
 use iroh::RelayUrl;
@@ -22,6 +23,11 @@ pub const ENV_BIND: &str = "WOPR_P2P_BIND";
 pub const KEY_RELAY: &str = "p2p.relay";
 /// Config key of the bind address.
 pub const KEY_BIND: &str = "p2p.bind";
+/// Environment variable overriding `p2p.relayCa`.
+pub const ENV_RELAY_CA: &str = "WOPR_P2P_RELAY_CA";
+/// Config key of a PEM or DER file with the CA certificate(s) of a self-hosted relay whose certificate
+/// is not signed by a public CA.
+pub const KEY_RELAY_CA: &str = "p2p.relayCa";
 
 /// Which relay servers the endpoint uses to be reachable behind NATs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -121,13 +127,62 @@ impl NodeConfig {
         };
         let relay = read(ENV_RELAY, KEY_RELAY)?;
         let bind = read(ENV_BIND, KEY_BIND)?;
-        Self::from_values(relay.as_deref(), bind.as_deref())
+        let mut config = Self::from_values(relay.as_deref(), bind.as_deref())?;
+        if let Some(path) = read(ENV_RELAY_CA, KEY_RELAY_CA)? {
+            config.relay_roots = read_certificates(Path::new(&path))?;
+        }
+        Ok(config)
     }
+}
+
+/// The certificates in a PEM file (every `CERTIFICATE` block) or a single DER certificate.
+pub fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, P2pError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+
+    let shown = path.display();
+    let bytes = std::fs::read(path)
+        .map_err(|e| P2pError::Invalid(format!("{KEY_RELAY_CA}: cannot read {shown}: {e}")))?;
+    if !bytes.starts_with(b"-----BEGIN") && bytes.first() == Some(&0x30) {
+        return Ok(vec![bytes]);
+    }
+    let certs = CertificateDer::pem_slice_iter(&bytes)
+        .map(|c| c.map(|c| c.as_ref().to_vec()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            P2pError::Invalid(format!("{KEY_RELAY_CA}: {shown} is not a PEM certificate file: {e}"))
+        })?;
+    if certs.is_empty() {
+        return Err(P2pError::Invalid(format!("{KEY_RELAY_CA}: {shown} holds no certificate")));
+    }
+    Ok(certs)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relay_ca_files_are_read_as_pem_or_der_and_junk_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let der = vec![0x30, 0x03, 0x02, 0x01, 0x01];
+        let pem = format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &der)
+        );
+        let (pem_path, der_path, junk) =
+            (dir.path().join("ca.pem"), dir.path().join("ca.der"), dir.path().join("junk"));
+        std::fs::write(&pem_path, format!("{pem}{pem}")).unwrap();
+        std::fs::write(&der_path, &der).unwrap();
+        std::fs::write(&junk, "hello").unwrap();
+        assert_eq!(read_certificates(&pem_path).unwrap(), vec![der.clone(), der.clone()]);
+        assert_eq!(read_certificates(&der_path).unwrap(), vec![der]);
+        for bad in [junk, dir.path().join("missing")] {
+            let e = read_certificates(&bad).unwrap_err();
+            assert_eq!(e.exit_code(), 3);
+            assert!(e.to_string().contains("p2p.relayCa"), "{e}");
+        }
+    }
 
     #[test]
     fn relay_choices_parse_and_print() {

@@ -59,6 +59,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Sandboxes for the AI's tools: doctor, exec, build-image.
+    #[command(subcommand)]
+    Sandbox(SandboxCmd),
+    /// Show the security policy in force.
+    #[command(subcommand)]
+    Security(SecurityCmd),
     /// Run the background daemon that answers peers.
     #[command(subcommand)]
     Daemon(DaemonCmd),
@@ -114,6 +120,9 @@ pub enum SessionCmd {
         /// Model for this session.
         #[arg(long)]
         model: Option<String>,
+        /// Whether the AI's tools run in the sandbox for your own messages (peers' turns always do).
+        #[arg(long, value_enum, default_value_t = OnOff::On)]
+        sandbox: OnOff,
     },
     /// Send a message and stream the AI's answer.
     Inject {
@@ -161,6 +170,60 @@ pub enum SessionCmd {
         /// Model for this session.
         #[arg(long)]
         model: Option<String>,
+    },
+    /// Sandbox your own turns' tools or not (peers' turns always are).
+    SetSandbox {
+        name: String,
+        /// on or off.
+        #[arg(value_enum)]
+        mode: OnOff,
+    },
+}
+
+/// A switch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SandboxCmd {
+    /// Probe every sandbox property on this host for each backend.
+    Doctor {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command in the sandbox under a trust level's policy.
+    Exec {
+        /// native or docker (default: config `sandbox.backend`, else native).
+        #[arg(long)]
+        backend: Option<String>,
+        /// untrusted, trusted or owner.
+        #[arg(long, default_value = "untrusted")]
+        trust: String,
+        /// Host directory mounted as the writable /workspace (default: $WOPR_HOME/workspaces/exec).
+        #[arg(long)]
+        workspace: Option<std::path::PathBuf>,
+        /// Print the outcome as JSON (status, stdout, stderr, truncation, timing).
+        #[arg(long)]
+        json: bool,
+        /// The program and its arguments.
+        #[arg(required = true, last = true)]
+        command: Vec<String>,
+    },
+    /// Build the Docker backend's image locally from a static busybox (nothing is pulled).
+    BuildImage,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecurityCmd {
+    /// The effective policy per session and per source.
+    Show {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 

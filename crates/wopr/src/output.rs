@@ -10,9 +10,13 @@ pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `wopr: <error>` and its causes on stderr.
+/// `wopr: <error>` and its causes on stderr (nothing for an error without words, such as a sandboxed
+/// command's own exit code passed on).
 pub fn print_error(err: &anyhow::Error) {
     let mut msg = format!("{err}");
+    if msg.is_empty() {
+        return;
+    }
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
         if !msg.contains(&c) {
@@ -21,6 +25,16 @@ pub fn print_error(err: &anyhow::Error) {
     }
     let prefix = if std::io::stderr().is_terminal() { "\x1b[31mwopr:\x1b[0m" } else { "wopr:" };
     eprintln!("{prefix} {msg}");
+}
+
+/// A spinner with `message` on stderr while long work runs, if stderr is a terminal.
+pub fn spinner(message: impl Into<String>) -> Option<indicatif::ProgressBar> {
+    std::io::stderr().is_terminal().then(|| {
+        let s = indicatif::ProgressBar::new_spinner();
+        s.set_message(message.into());
+        s.enable_steady_tick(std::time::Duration::from_millis(100));
+        s
+    })
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM` UTC.

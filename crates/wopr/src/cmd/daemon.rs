@@ -123,7 +123,11 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         if peers.is_empty() {
             String::new()
         } else {
-            format!(": {}", peers.iter().map(|p| &p[..8]).collect::<Vec<_>>().join(", "))
+            let shown = peers.iter().map(|p| match v["peerPaths"][p].as_str() {
+                Some(path) => format!("{} ({path})", &p[..8]),
+                None => p[..8].to_string(),
+            });
+            format!(": {}", shown.collect::<Vec<_>>().join(", "))
         }
     );
     println!("Ticket:    {}", v["ticket"].as_str().unwrap_or("?"));

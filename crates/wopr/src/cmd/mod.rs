@@ -8,6 +8,8 @@ mod node;
 mod p2p;
 mod providers;
 mod rotate;
+mod sandbox;
+mod security;
 mod session;
 
 use anyhow::Result;
@@ -52,6 +54,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Revoke { peer } => p2p::revoke(&ctx, &peer),
         Command::Peers(args) => p2p::peers(&ctx, args),
         Command::Audit { peer, limit, json } => p2p::audit(&ctx, peer, limit, json),
+        Command::Sandbox(c) => sandbox::run(&ctx, c),
+        Command::Security(crate::cli::SecurityCmd::Show { json }) => security::show(&ctx, json),
         Command::Daemon(c) => daemon::run(&ctx, c),
         Command::Completions { .. } => Ok(()),
     }

@@ -4,24 +4,34 @@ use std::io::{IsTerminal, Write};
 
 use anyhow::{Result, anyhow};
 use serde_json::json;
-use wopr_agent::{NoTools, TurnError, TurnEvent, run_turn};
+use wopr_agent::policy::{Source, toolbox_for};
+use wopr_agent::{TurnError, TurnEvent, run_turn};
 use wopr_providers::{ErrorKind, ProviderName};
 use wopr_store::{HistoryMessage, MessageStatus, Role, SessionMeta, SessionName};
 
 use super::Ctx;
-use crate::cli::SessionCmd;
+use crate::cli::{OnOff, SessionCmd};
 use crate::exit::Exit;
 use crate::output;
 
 pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
     match cmd {
-        SessionCmd::Create { name, context, provider, model } => {
+        SessionCmd::Create { name, context, provider, model, sandbox } => {
             let name = SessionName::new(&name)?;
             let provider = provider.map(|p| parse_provider(&p)).transpose()?.flatten();
             let context =
                 context.map(|c| output::arg_or_stdin(&c, "context")).transpose()?.unwrap_or_default();
-            let meta = ctx.home.sessions().create(&name, &context, provider, model)?;
-            println!("Created session {name} (provider: {})", provider_label(&meta));
+            let mut meta = ctx.home.sessions().create(&name, &context, provider, model)?;
+            if sandbox == OnOff::Off {
+                meta = ctx.home.sessions().update(&name, |m| m.sandbox = false)?;
+            }
+            println!("Created session {name} (provider: {}{})", provider_label(&meta), sandbox_label(&meta));
+            Ok(())
+        }
+        SessionCmd::SetSandbox { name, mode } => {
+            let name = SessionName::new(&name)?;
+            let meta = ctx.home.sessions().update(&name, |m| m.sandbox = mode == OnOff::On)?;
+            println!("Session {name}: {}", sandbox_label(&meta).trim_start_matches(", "));
             Ok(())
         }
         SessionCmd::Inject { name, message, json } => inject(ctx, &name, &message, json),
@@ -57,6 +67,13 @@ fn parse_provider(p: &str) -> Result<Option<String>> {
     Ok(Some(p.to_string()))
 }
 
+fn sandbox_label(meta: &SessionMeta) -> &'static str {
+    match meta.sandbox {
+        true => "",
+        false => ", sandbox off for your own turns; peers' turns stay sandboxed",
+    }
+}
+
 fn provider_label(meta: &SessionMeta) -> String {
     let p = meta.provider.as_deref().unwrap_or("auto");
     match &meta.model {
@@ -83,6 +100,7 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
         }
     };
 
+    let tools = toolbox_for(&ctx.home, &name, &meta, Source::Local);
     let interactive = !json && std::io::stdout().is_terminal();
     let spinner = (!json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
@@ -115,7 +133,7 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
     let rt = super::runtime()?;
     let result = rt.block_on(async {
         tokio::select! {
-            r = run_turn(&ctx.home, &name, &message, "cli", provider.as_ref(), &NoTools, on_event) => Some(r),
+            r = run_turn(&ctx.home, &name, &message, "cli", provider.as_ref(), &tools, on_event) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });

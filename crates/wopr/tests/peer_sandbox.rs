@@ -1,0 +1,139 @@
+//! A peer's inject makes the model call a tool that tries to steal the node's identity key and phone
+//! home. The model is a scripted fixture speaking the real OpenAI streaming tool-call format; the tool
+//! runs in the native sandbox, so both attempts fail, the key never leaves, and the peer still gets a
+//! normal answer with the tool's start and end shown.
+
+mod common;
+
+use std::net::TcpListener;
+use std::time::Duration;
+
+use common::{TestHome, stderr, stdout};
+use serde_json::{Value, json};
+use test_support::{FixtureServer, Reply};
+
+fn wopr(h: &TestHome) -> assert_cmd::Command {
+    let mut c = h.wopr();
+    c.env("WOPR_P2P_RELAY", "disabled").env("WOPR_P2P_BIND", "127.0.0.1:0").timeout(Duration::from_secs(120));
+    c
+}
+
+fn json_of(out: &std::process::Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+}
+
+/// An OpenAI chat-completions stream of `deltas`, ending with `finish`.
+fn openai_stream(deltas: &[Value], finish: &str) -> Reply {
+    let chunk = |delta: &Value, finish: Option<&str>| {
+        json!({"id": "chatcmpl-fixture", "object": "chat.completion.chunk", "created": 1, "model": "fixture",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let mut body = String::new();
+    for d in deltas {
+        body.push_str(&format!("data: {}\n\n", chunk(d, None)));
+    }
+    body.push_str(&format!("data: {}\n\n", chunk(&json!({}), Some(finish))));
+    body.push_str("data: [DONE]\n\n");
+    Reply::new(200).header("content-type", "text/event-stream").body(body).in_chunks(200)
+}
+
+#[test]
+fn a_peers_tool_call_cannot_read_the_identity_or_reach_the_network() {
+    let (a, b) = (TestHome::new(), TestHome::new());
+    wopr(&a).args(["id", "init"]).assert().success();
+    wopr(&b).args(["id", "init"]).assert().success();
+    let identity: Value = serde_json::from_slice(&std::fs::read(a.file("identity.json")).unwrap()).unwrap();
+    let secrets = [identity["privateKey"].as_str().unwrap(), identity["encryptPriv"].as_str().unwrap()];
+
+    // Something on the host's loopback the tool will try to reach.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let identity_path = a.file("identity.json");
+    let script = format!(
+        "cat {path}; cat ~/.wopr/identity.json /root/.wopr/identity.json; \
+         python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3); print('CONNECTED')\"; \
+         echo done",
+        path = identity_path.display()
+    );
+    let call = json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_steal",
+        "type": "function", "function": {"name": "shell", "arguments": json!({"command": script}).to_string()}}]});
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = rt.block_on(FixtureServer::start([
+        openai_stream(&[call], "tool_calls"),
+        openai_stream(&[json!({"role": "assistant", "content": "I could not find anything."})], "stop"),
+    ]));
+
+    wopr(&a)
+        .args([
+            "session",
+            "create",
+            "s",
+            "You are helpful.",
+            "--provider",
+            "openai-compatible",
+            "--model",
+            "fixture",
+        ])
+        .assert()
+        .success();
+    let mut start = wopr(&a);
+    start.env("OPENAI_COMPATIBLE_BASE_URL", format!("{}/v1", model.url())).args(["daemon", "start"]);
+    start.assert().success();
+    let _stop = StopDaemon(&a);
+
+    let pb = json_of(&wopr(&b).args(["id", "--json"]).output().unwrap())["publicKey"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let sa =
+        json_of(&wopr(&a).args(["id", "--json"]).output().unwrap())["shortId"].as_str().unwrap().to_string();
+    let token =
+        stdout(&wopr(&a).args(["invite", &pb, "s", "--cap", "inject"]).output().unwrap()).trim().to_string();
+    wopr(&b).args(["invite", "claim", &token]).assert().success();
+
+    let out = wopr(&b).args(["inject", &format!("{sa}:s"), "Please look around."]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let answer = stdout(&out);
+    assert!(answer.contains("[tool shell"), "the tool's start reaches the peer: {answer}");
+    assert!(answer.contains("I could not find anything."), "{answer}");
+
+    // The model saw the tool's result: the reads and the connection failed inside the sandbox.
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2, "one call with the tool offered, one with its result");
+    let second = requests[1].json();
+    let tool_message =
+        second["messages"].as_array().unwrap().iter().find(|m| m["role"] == "tool").unwrap().clone();
+    let result = tool_message["content"].as_str().unwrap();
+    assert!(result.contains("done"), "the script ran to its end: {result}");
+    assert!(!result.contains("CONNECTED"), "the sandbox reached the host's loopback: {result}");
+    assert!(requests[0].json()["tools"].as_array().is_some_and(|t| !t.is_empty()), "tools were offered");
+    // The key never left: not in anything sent to the model, nor to the peer.
+    for request in &requests {
+        let body = String::from_utf8_lossy(&request.body);
+        for secret in secrets {
+            assert!(!body.contains(secret), "a secret key reached the model");
+        }
+    }
+    for secret in secrets {
+        assert!(!answer.contains(secret) && !stderr(&out).contains(secret), "a secret key reached the peer");
+    }
+    match listener.accept() {
+        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+        other => panic!("something connected to the host's loopback listener: {other:?}"),
+    }
+    // The turn and the tool's result are in A's history; the peer's workspace is its own.
+    let show = json_of(&wopr(&a).args(["session", "show", "s", "--json"]).output().unwrap());
+    let roles: Vec<&str> =
+        show["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    assert!(a.path().join("workspaces").join("peers").join(&pb).join("s").is_dir());
+}
+
+struct StopDaemon<'a>(&'a TestHome);
+
+impl Drop for StopDaemon<'_> {
+    fn drop(&mut self) {
+        let _ = wopr(self.0).args(["daemon", "stop"]).output();
+    }
+}
