@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use wopr_providers::{ToolCall, ToolSpec};
-use wopr_sandbox::{Command, ExitStatus, Output, Policy, Sandbox};
+use wopr_sandbox::{Command, ExitStatus, Output, Policy, Sandbox, SandboxError};
 
 use crate::tools::{BoxFuture, ToolOutput, ToolRefused, Toolbox};
 
@@ -77,11 +77,21 @@ impl Toolbox for WorkspaceTools {
                 Runner::Sandboxed { sandbox, policy } => {
                     let (sandbox, policy) = (sandbox.clone(), policy.clone());
                     let ran = tokio::task::spawn_blocking(move || sandbox.run(&policy, &command)).await;
-                    Ok(match ran {
-                        Ok(Ok(output)) => describe_output(&call.name, &output),
-                        Ok(Err(e)) => ToolOutput::error(format!("the sandbox could not run it: {e}")),
-                        Err(e) => ToolOutput::error(format!("the sandbox task failed: {e}")),
-                    })
+                    match ran {
+                        Ok(Ok(output)) => Ok(describe_output(&call.name, &output)),
+                        // The backend itself does not work here: stop, never fall back to the host.
+                        Ok(Err(
+                            e @ (SandboxError::Unavailable { .. }
+                            | SandboxError::ImageMissing(_)
+                            | SandboxError::Docker(_)
+                            | SandboxError::Setup { .. }),
+                        )) => Err(ToolRefused(format!(
+                            "tools cannot run safely on this node: {e} (see `wopr sandbox doctor`)"
+                        ))),
+                        // Something about this call (its arguments, its working directory).
+                        Ok(Err(e)) => Ok(ToolOutput::error(format!("the sandbox could not run it: {e}"))),
+                        Err(e) => Err(ToolRefused(format!("the sandbox task failed: {e}"))),
+                    }
                 }
                 Runner::Host { workspace } => Ok(run_on_host(workspace, &call.name, &command).await),
             }

@@ -56,41 +56,12 @@ fn a_peers_tool_call_cannot_read_the_identity_or_reach_the_network() {
          echo done",
         path = identity_path.display()
     );
-    let call = json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_steal",
-        "type": "function", "function": {"name": "shell", "arguments": json!({"command": script}).to_string()}}]});
     let rt = tokio::runtime::Runtime::new().unwrap();
     let model = rt.block_on(FixtureServer::start([
-        openai_stream(&[call], "tool_calls"),
+        shell_call(&script),
         openai_stream(&[json!({"role": "assistant", "content": "I could not find anything."})], "stop"),
     ]));
-
-    wopr(&a)
-        .args([
-            "session",
-            "create",
-            "s",
-            "You are helpful.",
-            "--provider",
-            "openai-compatible",
-            "--model",
-            "fixture",
-        ])
-        .assert()
-        .success();
-    let mut start = wopr(&a);
-    start.env("OPENAI_COMPATIBLE_BASE_URL", format!("{}/v1", model.url())).args(["daemon", "start"]);
-    start.assert().success();
-    let _stop = StopDaemon(&a);
-
-    let pb = json_of(&wopr(&b).args(["id", "--json"]).output().unwrap())["publicKey"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let sa =
-        json_of(&wopr(&a).args(["id", "--json"]).output().unwrap())["shortId"].as_str().unwrap().to_string();
-    let token =
-        stdout(&wopr(&a).args(["invite", &pb, "s", "--cap", "inject"]).output().unwrap()).trim().to_string();
-    wopr(&b).args(["invite", "claim", &token]).assert().success();
+    let (_stop, sa, pb) = befriend(&a, &b, model.url(), &[]);
 
     let out = wopr(&b).args(["inject", &format!("{sa}:s"), "Please look around."]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
@@ -128,6 +99,61 @@ fn a_peers_tool_call_cannot_read_the_identity_or_reach_the_network() {
         show["messages"].as_array().unwrap().iter().map(|m| m["role"].as_str().unwrap()).collect();
     assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
     assert!(a.path().join("workspaces").join("peers").join(&pb).join("s").is_dir());
+}
+
+/// A serves session `s` on the fixture model at `model_url` from a daemon started with `env`; B claims
+/// an inject invite to it. Returns the daemon guard, A's short id and B's public key.
+fn befriend<'a>(
+    a: &'a TestHome,
+    b: &TestHome,
+    model_url: &str,
+    env: &[(&str, &str)],
+) -> (StopDaemon<'a>, String, String) {
+    let create = ["session", "create", "s", "You are helpful.", "--provider", "openai-compatible"];
+    wopr(a).args(create).args(["--model", "fixture"]).assert().success();
+    let mut start = wopr(a);
+    start.env("OPENAI_COMPATIBLE_BASE_URL", format!("{model_url}/v1")).args(["daemon", "start"]);
+    for (k, v) in env {
+        start.env(k, v);
+    }
+    start.assert().success();
+    let stop = StopDaemon(a);
+    let id = |h: &TestHome, key: &str| {
+        json_of(&wopr(h).args(["id", "--json"]).output().unwrap())[key].as_str().unwrap().to_string()
+    };
+    let (pb, sa) = (id(b, "publicKey"), id(a, "shortId"));
+    let invite = wopr(a).args(["invite", &pb, "s", "--cap", "inject"]).output().unwrap();
+    wopr(b).args(["invite", "claim", stdout(&invite).trim()]).assert().success();
+    (stop, sa, pb)
+}
+
+/// A model turn that calls `shell` with `command`, in OpenAI's streaming tool-call format.
+fn shell_call(command: &str) -> Reply {
+    let function = json!({"name": "shell", "arguments": json!({"command": command}).to_string()});
+    let call = json!({"role": "assistant", "content": null,
+        "tool_calls": [{"index": 0, "id": "call_1", "type": "function", "function": function}]});
+    openai_stream(&[call], "tool_calls")
+}
+
+#[test]
+fn without_a_working_sandbox_a_peers_tool_call_is_refused_not_run() {
+    let (a, b) = (TestHome::new(), TestHome::new());
+    wopr(&a).args(["id", "init"]).assert().success();
+    wopr(&b).args(["id", "init"]).assert().success();
+    // The owner chose the Docker backend, but there is no Docker daemon.
+    wopr(&a).args(["config", "set", "sandbox.backend", "docker"]).assert().success();
+    let marker = a.dir.path().join("ran-on-the-host");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = rt.block_on(FixtureServer::start([shell_call(&format!("touch {}", marker.display()))]));
+    let (_stop, sa, _) = befriend(&a, &b, model.url(), &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")]);
+
+    let out = wopr(&b).args(["inject", &format!("{sa}:s"), "Touch a file."]).output().unwrap();
+    assert!(!out.status.success(), "{}", stdout(&out));
+    assert!(stderr(&out).contains("cannot run safely"), "the peer is told why: {}", stderr(&out));
+    assert!(!marker.exists(), "the tool ran outside a sandbox");
+    assert_eq!(model.requests().len(), 1, "the turn stopped at the refused call");
+    let show = json_of(&wopr(&a).args(["session", "show", "s", "--json"]).output().unwrap());
+    assert_eq!(show["messages"][0]["status"], "failed", "{show}");
 }
 
 struct StopDaemon<'a>(&'a TestHome);
