@@ -49,6 +49,25 @@ pub(crate) struct Collected {
     pub timed_out: bool,
 }
 
+impl Collected {
+    /// The run's [`crate::Output`], given how the process ended and how long it took.
+    pub(crate) fn into_output(
+        self,
+        status: crate::ExitStatus,
+        duration: std::time::Duration,
+    ) -> crate::Output {
+        crate::Output {
+            status,
+            stdout_truncated: self.stdout.truncated,
+            stderr_truncated: self.stderr.truncated,
+            stdout: self.stdout.bytes,
+            stderr: self.stderr.bytes,
+            timed_out: self.timed_out,
+            duration,
+        }
+    }
+}
+
 /// Runs until the process exits and its pipes close, killing it at `deadline` or when a stream passes
 /// `cap`.
 pub(crate) fn pump(

@@ -49,6 +49,10 @@ fn invite_claim_inject_revoke_between_two_processes() {
 
     wopr(&a).args(["daemon", "start"]).assert().success();
     let _guard = Daemon(&a);
+    // Only the owner may talk to the daemon or read its log.
+    assert_eq!(common::mode(&a.file("daemon.sock")), 0o600);
+    assert_eq!(common::mode(&a.file("daemon.log")), 0o600);
+    assert_eq!(common::mode(&a.path()), 0o700);
     let again = wopr(&a).args(["daemon", "start"]).output().unwrap();
     assert!(!again.status.success() && stderr(&again).contains("already running"), "{}", stderr(&again));
     let status: serde_json::Value =

@@ -263,14 +263,6 @@ impl Sandbox for DockerSandbox {
             129..=192 => ExitStatus::Signaled(code - 128),
             code => ExitStatus::Exited(code),
         };
-        Ok(Output {
-            status,
-            stdout_truncated: c.stdout.truncated,
-            stderr_truncated: c.stderr.truncated,
-            stdout: c.stdout.bytes,
-            stderr: c.stderr.bytes,
-            timed_out: c.timed_out,
-            duration,
-        })
+        Ok(c.into_output(status, duration))
     }
 }

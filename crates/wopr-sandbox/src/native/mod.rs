@@ -199,15 +199,7 @@ impl NativeSandbox {
             g.remove();
         }
         let c = collected?;
-        Ok(Output {
-            status,
-            stdout_truncated: c.stdout.truncated,
-            stderr_truncated: c.stderr.truncated,
-            stdout: c.stdout.bytes,
-            stderr: c.stderr.bytes,
-            timed_out: c.timed_out,
-            duration,
-        })
+        Ok(c.into_output(status, duration))
     }
 }
 
