@@ -171,7 +171,7 @@ async fn the_31st_inject_in_a_minute_is_rate_limited_with_a_retry_time() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_a_rotation_peers_reach_the_new_key_and_an_offline_peer_learns_it_later() {
+async fn after_rotations_peers_reach_the_new_key_and_an_offline_peer_learns_them_later() {
     let (alice, bob, carol) = (TestNode::start().await, TestNode::start().await, TestNode::start().await);
     befriend(&alice, &bob, &["dev"], &[Capability::Inject]).await;
     befriend(&alice, &carol, &["dev"], &[Capability::Inject]).await;
@@ -205,7 +205,17 @@ async fn after_a_rotation_peers_reach_the_new_key_and_an_offline_peer_learns_it_
     assert_eq!(r.unwrap(), DoneStatus::Completed);
     assert_eq!(deltas, words("after"));
 
-    // Carol comes back on her old address; the outbox delivers the rotation; she reaches Alice too.
+    // Alice rotates again while Carol is still away: Bob follows at once, Carol is owed two records.
+    let (_, second) = alice.home.rotate_identity(RotationReason::Scheduled).unwrap();
+    let alice = alice.restart(None).await;
+    let report = alice.node.broadcast_rotation(&second).await.unwrap();
+    assert_eq!(report.delivered, vec![bob.id()]);
+    assert_eq!(alice.home.outbox().unwrap().pending(None).unwrap().len(), 2);
+    let (r, _) = inject(&bob, "alice", "dev", "third key").await;
+    assert_eq!(r.unwrap(), DoneStatus::Completed);
+
+    // Carol comes back on her old address; the outbox delivers both rotations, in order, over Alice's
+    // newest key's connection; she reaches Alice too.
     let identity = carol_home.load_identity().unwrap().unwrap().identity;
     let mut config = wopr_p2p::NodeConfig::loopback();
     config.bind = Some(carol_addr);
@@ -214,6 +224,8 @@ async fn after_a_rotation_peers_reach_the_new_key_and_an_offline_peer_learns_it_
     assert_eq!(report.delivered, vec![carol.id()]);
     let (r, _) = inject(&carol, "alice", "dev", "hello new alice").await;
     assert_eq!(r.unwrap(), DoneStatus::Completed);
+    let a = carol.home.peers().load().unwrap().resolve("alice", 0).unwrap().clone();
+    assert_eq!(a.public_key, second.new_key);
     assert!(alice.home.outbox().unwrap().pending(None).unwrap().is_empty());
 }
 

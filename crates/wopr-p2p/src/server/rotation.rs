@@ -1,7 +1,7 @@
 //! Inbound `Rotation`: a peer moved to a new key.
 //!
-//! `verify_from` already checked both record signatures and that the connection is the old or the new
-//! key. The peer's records move to the new key in `peers.json` and `access.json`, and the old key stays
+//! `verify_from` already checked both record signatures (the record authenticates itself, so the
+//! connection may be any key: after two rotations the newest key delivers both). The peer's records move to the new key in `peers.json` and `access.json`, and the old key stays
 //! accepted for 24 hours after the rotation. A rotation of a key this node never heard of is refused.
 
 use std::sync::Arc;
