@@ -8,12 +8,14 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod peer_tool;
 pub mod policy;
 mod prompt;
 mod tools;
 mod turn;
 mod workspace_tools;
 
+pub use peer_tool::{FORWARDED_HOPS, INJECT_PEER, PeerInjector};
 pub use prompt::build_request;
 pub use tools::{BoxFuture, NoTools, ToolOutput, ToolRefused, Toolbox};
 pub use turn::{MAX_STEPS, TurnError, TurnEvent, TurnOutcome, run_turn};

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use wopr_providers::{ToolCall, ToolSpec};
 use wopr_sandbox::{Command, ExitStatus, Output, Policy, Sandbox, SandboxError};
 
+use crate::peer_tool::{self, INJECT_PEER, PeerInjector};
 use crate::tools::{BoxFuture, ToolOutput, ToolRefused, Toolbox};
 
 /// Most characters of a tool's output handed back to the model (the rest is cut with a note).
@@ -28,27 +29,35 @@ enum Runner {
     Host { workspace: PathBuf },
 }
 
-/// `shell`, `read_file`, `write_file` and `list_dir` over a session workspace.
+/// `shell`, `read_file`, `write_file` and `list_dir` over a session workspace, plus `inject_peer` when
+/// a [`PeerInjector`] is given (only the owner's own turns get one).
 pub struct WorkspaceTools {
     runner: Runner,
+    peers: Option<Arc<dyn PeerInjector>>,
 }
 
 impl WorkspaceTools {
     /// Tools that run in `sandbox` under `policy` (whose workspace is the session's).
     pub fn sandboxed(sandbox: Arc<dyn Sandbox>, policy: Policy) -> Self {
-        WorkspaceTools { runner: Runner::Sandboxed { sandbox, policy } }
+        WorkspaceTools { runner: Runner::Sandboxed { sandbox, policy }, peers: None }
     }
 
     /// Tools whose every call is refused with `reason` (no sandbox works here, and the source must not
     /// run anything unsandboxed). The model is still offered them, so a refusal is explicit.
     pub fn refused(reason: impl Into<String>) -> Self {
-        WorkspaceTools { runner: Runner::Refused(reason.into()) }
+        WorkspaceTools { runner: Runner::Refused(reason.into()), peers: None }
     }
 
     /// Tools that run directly on the host in `workspace`: only for the owner's own sessions with the
     /// sandbox switched off.
     pub fn unsandboxed(workspace: PathBuf) -> Self {
-        WorkspaceTools { runner: Runner::Host { workspace } }
+        WorkspaceTools { runner: Runner::Host { workspace }, peers: None }
+    }
+
+    /// Adds the `inject_peer` tool, reaching peers through `injector`. Never for a peer's turn.
+    pub fn with_peer_injector(mut self, injector: Arc<dyn PeerInjector>) -> Self {
+        self.peers = Some(injector);
+        self
     }
 
     /// Where the calls run, in words (`sandbox native, untrusted`, `host`, `refused`).
@@ -63,11 +72,18 @@ impl WorkspaceTools {
 
 impl Toolbox for WorkspaceTools {
     fn specs(&self) -> Vec<ToolSpec> {
-        specs()
+        let mut all = specs();
+        if self.peers.is_some() {
+            all.push(peer_tool::spec());
+        }
+        all
     }
 
     fn run<'a>(&'a self, call: &'a ToolCall) -> BoxFuture<'a, Result<ToolOutput, ToolRefused>> {
         Box::pin(async move {
+            if let (INJECT_PEER, Some(peers)) = (call.name.as_str(), &self.peers) {
+                return Ok(peer_tool::run(peers.as_ref(), call).await);
+            }
             let command = match command_for(call) {
                 Ok(command) => command,
                 Err(explained) => return Ok(ToolOutput::error(explained)),

@@ -25,6 +25,9 @@ pub enum Request {
         session: String,
         /// The message.
         text: String,
+        /// P2P hops the work already travelled (1 when an AI's `inject_peer` tool sends it).
+        #[serde(default)]
+        hops: u8,
     },
     /// Remove a peer's grants and close its connections now.
     Revoke {

@@ -161,8 +161,8 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
             Ok(peer) => Reply::Ok(serde_json::to_value(peer).unwrap_or_default()),
             Err(e) => p2p_error(e),
         },
-        Request::Inject { peer, session, text } => {
-            let result = node.inject(&peer, &session, &text, |d| {
+        Request::Inject { peer, session, text, hops } => {
+            let result = node.inject_forwarded(&peer, &session, &text, hops, |d| {
                 let _ = tx.send(Reply::Delta(d.to_string()));
             });
             match result.await {

@@ -101,6 +101,70 @@ fn a_peers_tool_call_cannot_read_the_identity_or_reach_the_network() {
     assert!(a.path().join("workspaces").join("peers").join(&pb).join("s").is_dir());
 }
 
+#[test]
+fn an_owners_turn_can_ask_a_peer_but_the_peers_turn_gets_no_inject_tool() {
+    let (a, b) = (TestHome::new(), TestHome::new());
+    wopr(&a).args(["id", "init"]).assert().success();
+    wopr(&b).args(["id", "init"]).assert().success();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // A's model answers the peer's question; B's model asks A, then sums up.
+    let model_a = rt.block_on(FixtureServer::start([openai_stream(
+        &[json!({"role": "assistant", "content": "pong from A"})],
+        "stop",
+    )]));
+    let (_stop, sa, pb) = befriend(&a, &b, model_a.url(), &[]);
+    let args = json!({"peer": sa, "session": "s", "message": "ping"}).to_string();
+    let call = json!({"role": "assistant", "content": null, "tool_calls": [{"index": 0, "id": "call_1",
+        "type": "function", "function": {"name": "inject_peer", "arguments": args}}]});
+    let model_b = rt.block_on(FixtureServer::start([
+        openai_stream(&[call], "tool_calls"),
+        openai_stream(&[json!({"role": "assistant", "content": "A says pong."})], "stop"),
+    ]));
+    let create = ["session", "create", "mine", "You coordinate.", "--provider", "openai-compatible"];
+    wopr(&b).args(create).args(["--model", "fixture"]).assert().success();
+
+    let out = wopr(&b)
+        .env("OPENAI_COMPATIBLE_BASE_URL", format!("{}/v1", model_b.url()))
+        .args(["session", "inject", "mine", "Ask A."])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("A says pong."), "{}", stdout(&out));
+    assert!(stderr(&out).contains("[tool inject_peer"), "the tool's start is shown: {}", stderr(&out));
+
+    // B's own turn was offered inject_peer, and got A's answer back as the tool's result.
+    let requests_b = model_b.requests();
+    let tool_names = |r: &test_support::RecordedRequest| -> Vec<String> {
+        r.json()["tools"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["function"]["name"].to_string())
+            .collect()
+    };
+    assert!(
+        tool_names(&requests_b[0]).contains(&"\"inject_peer\"".to_string()),
+        "{:?}",
+        tool_names(&requests_b[0])
+    );
+    let result = requests_b[1].json()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "tool")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .unwrap();
+    assert_eq!(result, "pong from A");
+
+    // A ran the peer's turn with the sandboxed workspace tools only: it cannot inject further.
+    let requests_a = model_a.requests();
+    assert_eq!(requests_a.len(), 1);
+    assert_eq!(tool_names(&requests_a[0]), ["\"shell\"", "\"read_file\"", "\"write_file\"", "\"list_dir\""]);
+    let show = json_of(&wopr(&a).args(["session", "show", "s", "--json"]).output().unwrap());
+    assert_eq!(show["messages"][0]["content"], "ping");
+    assert_eq!(show["messages"][0]["source"], format!("p2p:{pb}"));
+}
+
 /// A serves session `s` on the fixture model at `model_url` from a daemon started with `env`; B claims
 /// an inject invite to it. Returns the daemon guard, A's short id and B's public key.
 fn befriend<'a>(

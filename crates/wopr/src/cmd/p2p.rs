@@ -111,7 +111,7 @@ pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
     let mut stdout = std::io::stdout();
     let mut wrote = false;
     let rt = super::runtime()?;
-    let req = Request::Inject { peer: peer.into(), session: session.into(), text };
+    let req = Request::Inject { peer: peer.into(), session: session.into(), text, hops: 0 };
     let result = rt.block_on(dispatch(ctx, req, &mut |d| {
         let _ = stdout.write_all(output::printable(d).as_bytes());
         let _ = stdout.flush();

@@ -100,7 +100,8 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
         }
     };
 
-    let tools = toolbox_for(&ctx.home, &name, &meta, Source::Local);
+    let injector = std::sync::Arc::new(super::node::CliInjector(ctx.home.clone()));
+    let tools = toolbox_for(&ctx.home, &name, &meta, Source::Local).with_peer_injector(injector);
     let interactive = !json && std::io::stdout().is_terminal();
     let spinner = (!json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
