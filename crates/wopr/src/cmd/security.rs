@@ -62,6 +62,51 @@ pub fn show(ctx: &Ctx, json_out: bool) -> Result<()> {
     if json_out {
         return output::json(&doc);
     }
-    println!("{}", serde_json::to_string_pretty(&doc)?);
+    print_text(&doc);
     Ok(())
+}
+
+/// The same document as short tables (`--json` has every field).
+fn print_text(doc: &Value) {
+    let sandbox = &doc["sandbox"];
+    match sandbox["problem"].as_str() {
+        None => println!("Sandbox: {} (works here)", sandbox["backend"].as_str().unwrap_or("?")),
+        Some(p) => println!(
+            "Sandbox: {} (NOT usable: {p}; peers' tool calls are refused)",
+            sandbox["backend"].as_str().unwrap_or("?")
+        ),
+    }
+    let strings = |v: &Value| {
+        v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
+    };
+    println!("\n{:<24}{:<28}PEERS WITH ACCESS", "SESSION", "YOUR OWN TURNS' TOOLS");
+    for (name, s) in doc["sessions"].as_object().into_iter().flatten() {
+        let own = if s["sandbox"] == "on" { "sandboxed (owner policy)" } else { "on the host (sandbox off)" };
+        let peers = s["access"].as_array().map_or(0, Vec::len);
+        println!("{name:<24}{own:<28}{peers}");
+    }
+    println!("\n{:<24}{:<11}{:<10}{:<22}TOOLS", "SOURCE", "TRUST", "CAPS", "SESSIONS");
+    for (name, src) in doc["sources"].as_object().into_iter().flatten() {
+        let shown = match src["name"].as_str() {
+            Some(peer) => format!("p2p:{peer}"),
+            None => name.clone(),
+        };
+        let tools = match src["policy"]["limits"].as_object() {
+            Some(l) => format!(
+                "sandbox, no network, {} pids, {} MiB, {} CPU, {} s",
+                l["pids"],
+                l["memoryBytes"].as_u64().unwrap_or(0) / (1024 * 1024),
+                l["cpus"],
+                l["timeoutMs"].as_u64().unwrap_or(0) / 1000
+            ),
+            None if src["type"] == "local" => "per session (above)".into(),
+            None => "sandbox".into(),
+        };
+        let trust = src["trust"].as_str().unwrap_or("?");
+        println!(
+            "{shown:<24}{trust:<11}{:<10}{:<22}{tools}",
+            strings(&src["capabilities"]),
+            strings(&src["sessions"])
+        );
+    }
 }
