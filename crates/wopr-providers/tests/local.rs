@@ -199,3 +199,30 @@ fn the_display_name_defaults_to_the_file_stem() {
     assert_eq!(provider.name(), "local");
     assert_eq!(Local::new(PathBuf::from("/m/x.gguf"), 1, Some("tiny".into())).model(), "tiny");
 }
+
+#[tokio::test]
+async fn a_tool_call_the_model_opens_is_held_to_an_offered_tool_and_valid_json() {
+    let list_dir = wopr_providers::ToolSpec {
+        name: "list_dir".into(),
+        description: "Lists a directory.".into(),
+        parameters: serde_json::json!({"type": "object", "properties": {"path": {"type": "string"}}}),
+    };
+    let mut request = ask(TOOL_PROMPT, 96);
+    request.tools = vec![list_dir];
+    let all = ok_events(events(&local(), request).await);
+    let calls: Vec<&wopr_providers::ToolCall> = all
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::ToolCall { call } => Some(call),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 1, "expected one tool call, got {all:?}");
+    assert_eq!(calls[0].name, "list_dir");
+    assert!(calls[0].arguments.is_object(), "{:?}", calls[0].arguments);
+    assert_eq!(usage_and_stop(&all).1, StopReason::ToolUse);
+}
+
+/// A request SmolLM2 answers by starting a tool call (greedy decoding); what follows the tag is the
+/// grammar's work.
+const TOOL_PROMPT: &str = "List the files in the current directory. Start your answer with <tool_call>";

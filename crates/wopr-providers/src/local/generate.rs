@@ -11,6 +11,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::engine::{Job, PROVIDER};
+use super::grammar;
 use super::output::{Sink, TextOut};
 use super::prompt::turns;
 use crate::{ChatRequest, ErrorKind, ProviderError, StopReason, StreamEvent, Usage};
@@ -75,6 +76,7 @@ fn generate<'m>(
     let budget = if request.max_tokens == 0 { usize::MAX } else { request.max_tokens as usize };
     let mut text = TextOut::new(!request.tools.is_empty());
     let mut generated = 0usize;
+    let mut constrained = false;
     let mut piece = Vec::with_capacity(32);
     let stop = loop {
         if sink.closed() {
@@ -90,6 +92,19 @@ fn generate<'m>(
         vocab.token_to_piece_into(token, &mut piece, false, None);
         if text.push(&piece, sink) {
             break StopReason::ToolUse;
+        }
+        if !constrained && text.at_call_body() {
+            // The model opened a tool call: the rest of it must be JSON naming an offered tool.
+            match LlamaSampler::grammar(model, &grammar::tool_call(&request.tools), "root") {
+                Ok(g) => {
+                    sampler =
+                        LlamaSampler::chain_simple([g, self::sampler(model.n_vocab(), request.temperature)]);
+                    constrained = true;
+                }
+                Err(e) => {
+                    tracing::warn!(%e, "the tool-call grammar was refused; the call is parsed as written")
+                }
+            }
         }
         if generated >= budget || session.cached.len() + 1 >= n_ctx {
             break StopReason::MaxTokens;

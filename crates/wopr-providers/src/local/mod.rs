@@ -7,6 +7,7 @@
 
 mod engine;
 mod generate;
+mod grammar;
 mod output;
 mod prompt;
 mod tools;

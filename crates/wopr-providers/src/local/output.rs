@@ -48,6 +48,11 @@ impl TextOut {
         self.emit(&text, sink)
     }
 
+    /// Whether the model has just written the opening tool-call tag (see `ToolCallParser::at_call_body`).
+    pub(super) fn at_call_body(&self) -> bool {
+        self.utf8.is_empty() && self.tools.as_ref().is_some_and(ToolCallParser::at_call_body)
+    }
+
     /// Sends everything still held back; true if any tool call was made.
     pub(super) fn finish(&mut self, sink: &Sink) -> bool {
         let text = self.utf8.finish();

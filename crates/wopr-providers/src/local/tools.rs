@@ -63,6 +63,12 @@ impl ToolCallParser {
         out
     }
 
+    /// Whether the text just opened a tool call and nothing of its body has come yet: the moment to
+    /// constrain generation to a well-formed call.
+    pub(crate) fn at_call_body(&self) -> bool {
+        self.inside && self.buf.is_empty()
+    }
+
     /// How many tool calls were found.
     pub(crate) fn calls(&self) -> usize {
         self.calls
