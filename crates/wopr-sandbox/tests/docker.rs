@@ -50,3 +50,23 @@ fn image_is_built_locally_and_runs_as_the_sandbox_user() {
     let n: u32 = o.stdout_text().trim().parse().unwrap_or(0);
     assert!(n > 100, "busybox applets missing: {}", o.stdout_text());
 }
+
+#[test]
+fn the_image_works_when_built_under_wopr_s_private_umask() {
+    // `wopr` runs with umask 077; the image's directories must still open to the unprivileged user.
+    let old = nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(0o077));
+    let sb = DockerSandbox::new().with_host(Dockerd::shared().host()).with_image("wopr-sandbox:umask-test");
+    let built = sb.build_image(&mut |_| {});
+    nix::sys::stat::umask(old);
+    built.unwrap_or_else(|e| panic!("building under umask 077 failed: {e}"));
+    let o = sb
+        .run(
+            &common::Scratch::new().policy(),
+            &wopr_sandbox::Command::new(["sh", "-c", "id -u; ls /bin | wc -l"]),
+        )
+        .unwrap();
+    assert!(o.success(), "{o:?}");
+    let lines: Vec<&str> = o.stdout.split(|b| *b == b'\n').map(|l| std::str::from_utf8(l).unwrap()).collect();
+    assert_eq!(lines[0], wopr_sandbox::SANDBOX_ID.to_string());
+    assert!(lines[1].trim().parse::<u32>().unwrap_or(0) > 100, "{lines:?}");
+}

@@ -109,7 +109,9 @@ impl DockerSandbox {
         let applets = assemble(&root, &busybox).map_err(SandboxError::io("assembling the image's root"))?;
         say(format!("importing {} ({applets} applets) into docker", self.image));
         let tar = std::process::Command::new("tar")
-            .args(["--numeric-owner", "--owner=0", "--group=0", "-C"])
+            // Readable and traversable by the sandbox user whatever the caller's umask (wopr runs with
+            // 077, which would leave every directory of the image closed to a non-root user).
+            .args(["--numeric-owner", "--owner=0", "--group=0", "--mode=go+rX", "-C"])
             .arg(&root)
             .args(["-cf", "-", "."])
             .output()

@@ -14,7 +14,7 @@ use crate::output;
 
 pub fn run(ctx: &Ctx, cmd: SandboxCmd) -> Result<()> {
     match cmd {
-        SandboxCmd::Doctor { json } => doctor(json),
+        SandboxCmd::Doctor { json } => doctor(ctx, json),
         SandboxCmd::Exec { backend, trust, workspace, json, command } => {
             exec(ctx, backend.as_deref(), &trust, workspace, json, command)
         }
@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, cmd: SandboxCmd) -> Result<()> {
     }
 }
 
-fn doctor(json: bool) -> Result<()> {
+fn doctor(ctx: &Ctx, json: bool) -> Result<()> {
     let spinner = output::spinner("probing the sandbox backends on this host");
     let report = wopr_sandbox::doctor::run();
     if let Some(s) = spinner {
@@ -32,9 +32,14 @@ fn doctor(json: bool) -> Result<()> {
         return output::json(&report);
     }
     print!("{}", report.to_table());
-    match report.usable().first() {
-        Some(best) => println!("\nPeers' tools will run in the {best} sandbox."),
-        None => println!("\nNo sandbox backend works here: peers' turns that ask for a tool are refused."),
+    let chosen = sandbox_choice(&ctx.home)?;
+    if report.usable().contains(&chosen) {
+        println!("\nTools run in the {chosen} sandbox (config `sandbox.backend`).");
+    } else {
+        println!(
+            "\nThe configured {chosen} sandbox does not work here: peers' tool calls are refused. \
+             Fix it, or choose another backend with `wopr config set sandbox.backend <native|docker>`."
+        );
     }
     Ok(())
 }
