@@ -7,7 +7,7 @@ use iroh::Endpoint;
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::Connection;
 use wopr_identity::{Identity, PublicId};
-use wopr_store::{AuditEntry, AuditLog, Capability, Decision, Home, Outbox};
+use wopr_store::{AccessFile, AuditEntry, AuditLog, Capability, Decision, Home, Outbox, PeersFile};
 
 use crate::conns::{Pool, Registry};
 use crate::endpoint::observed_hints;
@@ -45,6 +45,35 @@ pub(crate) struct Inner {
     pub(crate) registry: Registry,
     pub(crate) pool: Pool,
     touched: Mutex<HashMap<(bool, PublicId), u64>>,
+    /// `access.json` and `peers.json` as last parsed.
+    access: DocCache<AccessFile>,
+    peers: DocCache<PeersFile>,
+}
+
+/// What tells two versions of a file apart: inode, change time and size. Every write of a WOPR JSON
+/// document replaces the file (temp file + rename), so every change changes the stamp.
+type FileStamp = (u64, i64, i64, u64);
+
+/// A JSON document parsed again only when its file changed: one `stat` per request instead of a read
+/// and a parse, while a grant, revoke or rename still counts from the next request on.
+#[derive(Default)]
+struct DocCache<T>(Mutex<Option<(FileStamp, Arc<T>)>>);
+
+impl<T> DocCache<T> {
+    fn get<E>(&self, path: &std::path::Path, load: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+        use std::os::unix::fs::MetadataExt;
+        let stamp = std::fs::metadata(path).ok().map(|m| (m.ino(), m.mtime(), m.mtime_nsec(), m.len()));
+        let mut cache = lock(&self.0);
+        if let (Some(now), Some((seen, doc))) = (stamp, cache.as_ref())
+            && now == *seen
+        {
+            return Ok(doc.clone());
+        }
+        // Stamped before reading: if the file changes in between, the next call reads it again.
+        let doc = Arc::new(load()?);
+        *cache = stamp.map(|stamp| (stamp, doc.clone()));
+        Ok(doc)
+    }
 }
 
 impl std::fmt::Debug for Inner {
@@ -80,6 +109,8 @@ impl Inner {
             registry: Registry::default(),
             pool: Pool::default(),
             touched: Mutex::new(HashMap::new()),
+            access: DocCache::default(),
+            peers: DocCache::default(),
         }
     }
 
@@ -101,11 +132,22 @@ impl Inner {
         peer: &PublicId,
         session: &str,
     ) -> Result<BTreeSet<Capability>, String> {
-        let doc = self.home.access().load().map_err(|e| {
+        Ok(self.access_doc()?.capabilities(peer, session, wopr_store::now_ms()))
+    }
+
+    /// `access.json`, parsed again only when it changed.
+    fn access_doc(&self) -> Result<Arc<AccessFile>, String> {
+        let path = self.home.root().join(wopr_store::ACCESS_FILE);
+        self.access.get(&path, || self.home.access().load()).map_err(|e| {
             tracing::error!(%e, "cannot read access.json");
             "this node cannot read its grants right now".to_string()
-        })?;
-        Ok(doc.capabilities(peer, session, wopr_store::now_ms()))
+        })
+    }
+
+    /// `peers.json`, parsed again only when it changed.
+    pub(crate) fn peers_doc(&self) -> Result<Arc<PeersFile>, wopr_store::StoreError> {
+        let path = self.home.root().join(wopr_store::PEERS_FILE);
+        self.peers.get(&path, || self.home.peers().load())
     }
 
     fn due(&self, inbound: bool, peer: &PublicId, now: u64) -> bool {

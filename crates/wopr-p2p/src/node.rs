@@ -233,7 +233,7 @@ impl Node {
 
     fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {
         let now = wopr_store::now_ms();
-        let peers = self.inner.home.peers().load()?;
+        let peers = self.inner.peers_doc()?;
         match peers.resolve(query, now) {
             Ok(p) => Ok((p.public_key, p.addrs.clone())),
             // A full id of a peer we have no record of: let the address lookup find it.
