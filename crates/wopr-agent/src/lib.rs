@@ -17,6 +17,6 @@ mod workspace_tools;
 
 pub use peer_tool::{FORWARDED_HOPS, INJECT_PEER, PeerInjector};
 pub use prompt::build_request;
-pub use tools::{BoxFuture, NoTools, ToolOutput, ToolRefused, Toolbox};
+pub use tools::{BoxFuture, ToolOutput, ToolRefused, Toolbox};
 pub use turn::{MAX_STEPS, TurnError, TurnEvent, TurnOutcome, run_turn};
-pub use workspace_tools::{WorkspaceTools, specs as workspace_tool_specs};
+pub use workspace_tools::WorkspaceTools;

@@ -49,10 +49,15 @@ pub fn sandbox_choice(home: &Home) -> Result<Backend, StoreError> {
     }
 }
 
+/// Where every sandbox workspace lives: `$WOPR_HOME/workspaces`.
+pub fn workspaces_root(home: &Home) -> PathBuf {
+    home.root().join("workspaces")
+}
+
 /// The workspace of `session` for `source`: the session's own for local turns, a private one per
 /// peer and session for P2P turns (a peer never sees the owner's files or another peer's).
 pub fn workspace_dir(home: &Home, session: &SessionName, source: Source<'_>) -> PathBuf {
-    let root = home.root().join("workspaces");
+    let root = workspaces_root(home);
     match source {
         Source::Local => root.join("local").join(session.as_str()),
         // The key is hex from the transport; anything else is dropped so it cannot name another path.

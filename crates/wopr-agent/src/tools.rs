@@ -48,20 +48,3 @@ pub trait Toolbox: Send + Sync {
     /// Runs one call. A failing tool is an `Ok` with [`ToolOutput::is_error`]; `Err` stops the turn.
     fn run<'a>(&'a self, call: &'a ToolCall) -> BoxFuture<'a, Result<ToolOutput, ToolRefused>>;
 }
-
-/// No tools: the model answers with text only.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoTools;
-
-impl Toolbox for NoTools {
-    fn specs(&self) -> Vec<ToolSpec> {
-        Vec::new()
-    }
-
-    fn run<'a>(&'a self, call: &'a ToolCall) -> BoxFuture<'a, Result<ToolOutput, ToolRefused>> {
-        let name = call.name.clone();
-        Box::pin(
-            async move { Ok(ToolOutput::error(format!("there is no tool named {name:?} in this session"))) },
-        )
-    }
-}

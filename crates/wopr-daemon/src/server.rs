@@ -140,22 +140,25 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
         return Reply::Error { code: 1, message: "the daemon is stopping".into() };
     };
     match req {
-        Request::Status => Reply::Ok(json!({
+        Request::Status => {
+            let peers = node.connected_peers();
+            let paths: serde_json::Map<_, _> = peers
+                .iter()
+                .filter_map(|p| Some((p.to_hex(), node.path_to(p)?.to_string().into())))
+                .collect();
+            Reply::Ok(json!({
             "pid": std::process::id(),
             "uptimeSecs": state.started.elapsed().as_secs(),
             "id": node.id().to_hex(),
             "shortId": node.id().short(),
             "addresses": node.addr_hints(),
             "relay": node.config().relay.to_string(),
-            "connectedPeers": node.connected_peers().iter().map(PublicId::to_hex).collect::<Vec<_>>(),
-            "peerPaths": node
-                .connected_peers()
-                .iter()
-                .filter_map(|p| Some((p.to_hex(), node.path_to(p)?.to_string().into())))
-                .collect::<serde_json::Map<_, _>>(),
+            "connectedPeers": peers.iter().map(PublicId::to_hex).collect::<Vec<_>>(),
+            "peerPaths": paths,
             "ticket": node.ticket(),
             "home": state.home.root(),
-        })),
+            }))
+        }
         Request::Hints => Reply::Ok(json!({"hints": node.addr_hints()})),
         Request::Claim { token } => match node.claim(&token).await {
             Ok(peer) => Reply::Ok(serde_json::to_value(peer).unwrap_or_default()),

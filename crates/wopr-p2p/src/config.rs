@@ -78,8 +78,7 @@ pub struct NodeConfig {
     /// The one UDP socket to bind (`None`: every interface, IPv4 and IPv6, on a random port).
     pub bind: Option<SocketAddr>,
     /// Extra trust anchors (DER certificates) for the TLS certificate of a self-hosted relay, added to the
-    /// Mozilla roots built in. No config key sets them yet: empty when built from settings; the NAT test
-    /// uses them for its relay's self-signed certificate.
+    /// Mozilla roots built in: read from the file `p2p.relayCa` names by [`NodeConfig::load`].
     pub relay_roots: Vec<Vec<u8>>,
     /// Limits on inbound work per peer. Always the protocol's defaults when built from settings
     /// ([`NodeConfig::load`], [`NodeConfig::from_values`], [`NodeConfig::loopback`]); benchmarks raise them.
@@ -112,8 +111,8 @@ impl NodeConfig {
         Ok(NodeConfig { relay, bind, relay_roots: Vec::new(), limits: PeerLimits::default() })
     }
 
-    /// Reads `p2p.relay` and `p2p.bind` from `home`'s `config.json`, overridden by `WOPR_P2P_RELAY` and
-    /// `WOPR_P2P_BIND` when set.
+    /// Reads `p2p.relay`, `p2p.bind` and `p2p.relayCa` from `home`'s `config.json`, each overridden by
+    /// its environment variable (`WOPR_P2P_RELAY`, `WOPR_P2P_BIND`, `WOPR_P2P_RELAY_CA`) when set.
     pub fn load(home: &Home) -> Result<Self, P2pError> {
         let config = Config::of(home);
         let read = |env: &str, key: &str| -> Result<Option<String>, P2pError> {
@@ -136,7 +135,7 @@ impl NodeConfig {
 }
 
 /// The certificates in a PEM file (every `CERTIFICATE` block) or a single DER certificate.
-pub fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, P2pError> {
+pub(crate) fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, P2pError> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
 

@@ -36,7 +36,6 @@ mod wire;
 pub use backend::{BoxFuture, PEER_TRUST, SessionBackend};
 pub use config::{
     ENV_BIND, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_RELAY, KEY_RELAY_CA, NodeConfig, RelayChoice,
-    read_certificates,
 };
 pub use deliver::RotationReport;
 pub use endpoint::PeerPath;

@@ -88,6 +88,20 @@ pub(crate) async fn send_refusal(stream: &mut SealedStream, refusal: &Refusal) {
     stream.finish();
 }
 
+/// How long a refused peer is given to read its Reject and close the connection itself.
+const REJECT_GRACE: Duration = Duration::from_secs(1);
+
+/// Lets `answer` (a Reject on its way) reach an honest peer, which then closes the connection itself;
+/// after at most [`REJECT_GRACE`], closes it with `code`.
+async fn close_after(conn: &Connection, answer: impl Future<Output = ()>, code: u32, reason: &[u8]) {
+    let answered = async {
+        answer.await;
+        conn.closed().await;
+    };
+    let _ = tokio::time::timeout(REJECT_GRACE, answered).await;
+    conn.close(VarInt::from_u32(code), reason);
+}
+
 impl Inner {
     async fn serve_connection(self: Arc<Self>, conn: Connection) {
         let remote = remote_id(&conn);
@@ -100,12 +114,8 @@ impl Inner {
                 code: refusal.code,
                 message: limits::truncate(&refusal.message, wopr_proto::handshake::MAX_REJECT_MESSAGE),
             };
-            let answered = async {
-                handshake::refuse(&conn, reject).await;
-                conn.closed().await
-            };
-            let _ = tokio::time::timeout(Duration::from_secs(1), answered).await;
-            conn.close(VarInt::from_u32(u32::from(refusal.code.as_u8())), b"rate limited");
+            let code = u32::from(refusal.code.as_u8());
+            close_after(&conn, handshake::refuse(&conn, reject), code, b"rate limited").await;
             return;
         }
         let session =
@@ -118,9 +128,8 @@ impl Inner {
                     };
                     let what = Audited { action: "handshake", ..Audited::default() };
                     self.record(&remote, &what, Decision::Refused, Some(reason));
-                    // Give the Reject a moment to reach an honest peer, which then closes the connection itself.
-                    let _ = tokio::time::timeout(Duration::from_secs(1), conn.closed()).await;
-                    conn.close(VarInt::from_u32(3), b"handshake failed");
+                    // `respond` already sent the Reject.
+                    close_after(&conn, async {}, 3, b"handshake failed").await;
                     return;
                 }
             };

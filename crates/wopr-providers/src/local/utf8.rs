@@ -42,12 +42,12 @@ impl Utf8Stream {
         }
     }
 
-    /// Ends the stream: an incomplete trailing character becomes U+FFFD.
     /// Whether no partial character is held back.
     pub(crate) fn is_empty(&self) -> bool {
         self.pending.is_empty()
     }
 
+    /// Ends the stream: an incomplete trailing character becomes U+FFFD.
     pub(crate) fn finish(&mut self) -> String {
         let rest = String::from_utf8_lossy(&self.pending).into_owned();
         self.pending.clear();

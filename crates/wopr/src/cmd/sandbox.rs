@@ -1,10 +1,10 @@
-//! `wopr sandbox doctor|exec|build-image` and `wopr security show`.
+//! `wopr sandbox doctor|exec|build-image`.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use wopr_agent::policy::sandbox_choice;
+use wopr_agent::policy::{sandbox_choice, workspaces_root};
 use wopr_sandbox::{Backend, Command, DockerSandbox, ExitStatus, Policy, Trust};
 
 use super::Ctx;
@@ -57,7 +57,7 @@ fn exec(
         Some(b) => b.parse::<Backend>().map_err(Exit::invalid)?,
         None => sandbox_choice(&ctx.home)?,
     };
-    let workspace = workspace.unwrap_or_else(|| ctx.home.root().join("workspaces").join("exec"));
+    let workspace = workspace.unwrap_or_else(|| workspaces_root(&ctx.home).join("exec"));
     let policy = Policy::for_trust(trust, workspace).hide(ctx.home.root());
     let sandbox = backend.create().map_err(|e| Exit { code: 1, message: e.to_string() })?;
     let output =
