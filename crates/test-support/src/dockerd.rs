@@ -149,7 +149,7 @@ pub fn ensure_packages(wanted: &[(&str, &str)]) {
         .status();
     assert!(
         status.is_ok_and(|s| s.success()),
-        "installing {missing:?} with apt-get failed: the Docker tests need them"
+        "installing {missing:?} with apt-get failed: the tests that use them cannot run"
     );
 }
 

@@ -9,13 +9,11 @@
 //! keep the prompt's KV cache between runs, so time to first token is that of a repeated prompt. On a
 //! machine shared with other work the figures swing widely from run to run: compare them on a quiet one.
 
-use std::io::Read;
-use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use test_support::LlamaServer;
 use wopr_providers::{
     ChatMessage, ChatRequest, Local, Provider, ProviderName, Settings, StreamEvent, resolve,
 };
@@ -27,21 +25,20 @@ const TARGET_RATIO: f64 = 0.9;
 
 fn main() {
     let model = env_path("WOPR_TEST_MODEL", "the GGUF model");
-    let server_bin = env_path("WOPR_LLAMA_SERVER", "the llama-server binary");
     let threads: u32 = env_number("WOPR_BENCH_THREADS").unwrap_or(2);
     let runs: usize = env_number("WOPR_BENCH_RUNS").filter(|&n| n > 0).unwrap_or(RUNS);
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
 
     let local = Local::new(model.clone(), threads, None);
-    let server = Server::start(&server_bin, &model, threads);
+    let server = LlamaServer::start_with_threads(threads);
     let settings = Settings::from_parts(
-        [("OPENAI_COMPATIBLE_BASE_URL".to_string(), format!("{}/v1", server.url()))],
+        [("OPENAI_COMPATIBLE_BASE_URL".to_string(), format!("{}/v1", server.base_url()))],
         serde_json::Value::Null,
         PathBuf::new(),
     );
     let remote =
         resolve(Some(ProviderName::OpenaiCompatible), None, &settings).expect("openai-compatible provider");
-    let (local_pid, server_pid) = (std::process::id(), server.child.id());
+    let (local_pid, server_pid) = (std::process::id(), server.pid());
     // Warm up both (model load, prompt cache), then alternate, so load from other processes on the
     // machine hits both engines alike.
     let (local_runs, server_runs) = runtime.block_on(async {
@@ -165,69 +162,6 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     let fields: Vec<&str> = stat.get(stat.rfind(')')? + 2..)?.split_whitespace().collect();
     let ticks = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
     Some(Duration::from_millis(ticks * 10))
-}
-
-/// A `llama-server` child process, killed on drop.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Server {
-    fn start(binary: &PathBuf, model: &PathBuf, threads: u32) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-        let child = Command::new(binary)
-            .arg("-m")
-            .arg(model)
-            .args([
-                "-t",
-                &threads.to_string(),
-                "-c",
-                "2048",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut server = Server { child, port };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !server.healthy() {
-            if let Ok(Some(status)) = server.child.try_wait() {
-                panic!("llama-server exited during startup: {status}");
-            }
-            assert!(Instant::now() < deadline, "llama-server did not become healthy within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn healthy(&self) -> bool {
-        use std::io::Write;
-        let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) else { return false };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        if stream.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n").is_err()
-        {
-            return false;
-        }
-        let mut head = [0u8; 12];
-        stream.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn env_number<T: std::str::FromStr>(var: &str) -> Option<T> {

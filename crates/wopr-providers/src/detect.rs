@@ -140,7 +140,10 @@ fn setup(name: ProviderName, s: &Settings) -> Setup {
             }
         }
         ProviderName::Local => match s.local_model_path() {
-            Some(path) if path.is_file() => Setup::Local { path },
+            Some(path) if path.is_file() => match crate::local::cpu::check() {
+                Ok(()) => Setup::Local { path },
+                Err(why) => Setup::Missing(why),
+            },
             Some(path) => Setup::Missing(format!("model file {} does not exist", path.display())),
             None => Setup::Missing(format!(
                 "no model in {}: run `wopr model pull` or set WOPR_MODEL",

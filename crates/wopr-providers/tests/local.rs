@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use futures::StreamExt;
 use wopr_providers::{
-    ChatMessage, ChatRequest, ErrorKind, Local, Provider, ProviderError, StopReason, StreamEvent, Usage,
+    ChatMessage, ChatRequest, ErrorKind, Local, Provider, ProviderError, ProviderName, Settings, StopReason,
+    StreamEvent, Usage, detect,
 };
 
 const THREADS: u32 = 2;
@@ -226,3 +227,50 @@ async fn a_tool_call_the_model_opens_is_held_to_an_offered_tool_and_valid_json()
 /// A request SmolLM2 answers by starting a tool call (greedy decoding); what follows the tag is the
 /// grammar's work.
 const TOOL_PROMPT: &str = "List the files in the current directory. Start your answer with <tool_call>";
+
+/// ggml is compiled for x86-64-v3 (AVX2 and friends; .cargo/config.toml), yet the program must run on
+/// any x86-64 CPU, with only the local engine refusing, clearly. This test runs itself again under
+/// qemu's user-mode emulation of a Westmere CPU (SSE4.2, no AVX), whose CPUID reports none of those
+/// sets: there, detection lists the local provider as unavailable with the reason, and a call gets the
+/// refusal rather than a crash. (qemu 7.2 executes AVX instructions even for a Westmere, so this shows
+/// the check, not that nothing before it uses AVX: ggml's kernels run only after it.)
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn on_a_cpu_without_avx_the_local_engine_refuses_with_a_clear_error() {
+    const EMULATED: &str = "WOPR_TEST_EMULATED_CPU";
+    const FINISHED: &str = "the emulated run got to its end";
+    const LACKS: &str = "this CPU lacks AVX, AVX2, FMA, F16C, BMI2, which the embedded model needs";
+    if std::env::var_os(EMULATED).is_some() {
+        let model = model_path().display().to_string();
+        let settings = Settings::from_parts(
+            [("WOPR_MODEL".to_string(), model)],
+            serde_json::Value::Null,
+            PathBuf::new(),
+        );
+        let listed =
+            detect(&settings).into_iter().find(|a| a.name == ProviderName::Local).expect("local is listed");
+        assert!(!listed.available, "{listed:?}");
+        assert!(listed.detail.starts_with(LACKS), "{}", listed.detail);
+        let error = single_error(futures::executor::block_on(events(&local(), ask("hi", 4))));
+        assert_eq!(error.kind, ErrorKind::NotConfigured, "{error}");
+        assert!(error.message.starts_with(LACKS), "{error}");
+        println!("{FINISHED}");
+        return;
+    }
+    test_support::ensure_packages(&[("qemu-x86_64", "qemu-user")]);
+    let output = std::process::Command::new("qemu-x86_64")
+        .args(["-cpu", "Westmere"])
+        .arg(std::env::current_exe().expect("the test binary's path"))
+        .args(["--exact", "on_a_cpu_without_avx_the_local_engine_refuses_with_a_clear_error"])
+        .args(["--nocapture", "--test-threads", "1"])
+        .env(EMULATED, "1")
+        .output()
+        .expect("cannot run qemu-x86_64");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains(FINISHED),
+        "under qemu-x86_64 -cpu Westmere: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -20,7 +20,7 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 use llama_cpp_2::{LogOptions, send_logs_to_tracing};
 
-use super::generate;
+use super::{cpu, generate};
 use crate::{ChatRequest, ErrorKind, ProviderError, StreamEvent};
 
 /// Name used in errors.
@@ -89,7 +89,10 @@ fn engine_error(message: String) -> ProviderError {
 
 /// The worker: load the model, then answer jobs one after another for the rest of the process.
 fn run(path: PathBuf, id: u64, jobs: Receiver<Job>) {
-    let loaded = backend().and_then(|backend| Ok((backend, load_model(backend, &path)?)));
+    let loaded = cpu::check()
+        .map_err(|why| ProviderError::new(PROVIDER, ErrorKind::NotConfigured, why))
+        .and_then(|()| backend())
+        .and_then(|backend| Ok((backend, load_model(backend, &path)?)));
     let (backend, model) = match loaded {
         Ok(loaded) => loaded,
         Err(error) => {

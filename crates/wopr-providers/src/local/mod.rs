@@ -3,8 +3,10 @@
 //! [`Local`] is a thin handle; the model is loaded on first use by a process-wide worker thread
 //! (`engine`), which runs each call (`generate`) and streams decoded text back through a channel
 //! (`output`, with UTF-8 reassembly in `utf8`). Requests become prompts in the model's own chat template
-//! (`prompt`); when tools are offered, tool calls are read back out of the text (`tools`).
+//! (`prompt`); when tools are offered, tool calls are read back out of the text (`tools`). Before any of
+//! that, `cpu` checks that this CPU has the instruction sets ggml was compiled for.
 
+pub(crate) mod cpu;
 mod engine;
 mod generate;
 mod grammar;
