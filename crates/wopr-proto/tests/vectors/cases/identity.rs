@@ -71,6 +71,14 @@ pub fn rotation_json<'a>(world: &World, identities: &'a Value) -> Cases<'a> {
         Accepted,
     );
     c.add(
+        "key_with_surrounding_whitespace",
+        json(&with(&|m| {
+            let padded = format!(" {}\n", m["oldKey"].as_str().expect("hex"));
+            m.insert("oldKey".into(), json!(padded));
+        })),
+        Accepted,
+    );
+    c.add(
         "unknown_fields_are_ignored",
         json(&with(&|m| drop(m.insert("note".into(), json!("hi"))))),
         Accepted,
@@ -132,6 +140,9 @@ pub fn rotation_json<'a>(world: &World, identities: &'a Value) -> Cases<'a> {
         },
         json_error,
     );
+    let text = record.to_string();
+    let duplicated = format!("{},\"reason\":\"upgrade\"}}", &text[..text.len() - 1]);
+    c.add("duplicate_member", json!({ "json": duplicated }), json_error);
     let bad = Fails("BadSignature", None);
     c.add(
         "timestamp_changed",
