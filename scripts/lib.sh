@@ -93,11 +93,11 @@ run_fuzz() {
   fi
   local fuzz="cargo ${toolchain[*]} fuzz"
   local target_dir="$ROOT/fuzz/target" scratch targets
-  say "fuzzing: building every target"
+  say "fuzzing: building every target ($((SECONDS - started)) s so far)"
   (cd "$ROOT" && CARGO_BUILD_JOBS=2 $fuzz build --target-dir "$target_dir")
   targets=$(cd "$ROOT" && $fuzz list)
   scratch=$(mktemp -d)
-  say "fuzzing $(echo $targets | wc -w) targets for $seconds s each, $jobs at a time"
+  say "fuzzing $(echo $targets | wc -w) targets for $seconds s each, $jobs at a time ($((SECONDS - started)) s so far)"
   # One target: its binary on a scratch corpus plus the committed one; the exit status says if it crashed.
   fuzz_one() {
     mkdir -p "$scratch/$1" "$ROOT/fuzz/artifacts/$1"
