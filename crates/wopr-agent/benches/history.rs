@@ -1,6 +1,7 @@
 //! History loading for one turn: the newest messages that fit the model's window plus the session's
 //! trust (`wopr_agent::load_context`, exactly what `run_turn` reads), in a session of 100,000 messages,
-//! against the same in a session of 100 messages, and against reading every row (what turns did before).
+//! against the same in sessions of 100 and 1,000 messages (1,000 is the row cap, so from there on the
+//! work no longer grows with the session), and against reading every row (what turns did before).
 //! Printed as ratios next to criterion's own figures; the target is under 50 ms for 100,000 messages.
 //!
 //! `cargo bench -p wopr-agent --bench history`. The window is a 200k-token model's (the largest the
@@ -17,6 +18,7 @@ use wopr_store::{History, Home, MessageStatus, Role, SessionName, Source};
 
 const WINDOW_TOKENS: u32 = 200_000;
 const SMALL: usize = 100;
+const CAP: usize = 1_000;
 const LARGE: usize = 100_000;
 
 struct Session {
@@ -81,11 +83,15 @@ fn turn_load(s: &Session) -> usize {
 fn main() {
     let mut c = Criterion::default().configure_from_args().sample_size(20);
     let small = session_of(SMALL);
+    let capped = session_of(CAP);
     let large = session_of(LARGE);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
 
     let t_small = measure(&mut c, "turn history, 100 messages", || {
         turn_load(&small);
+    });
+    let t_capped = measure(&mut c, "turn history, 1,000 messages", || {
+        turn_load(&capped);
     });
     let t_large = measure(&mut c, "turn history, 100,000 messages", || {
         turn_load(&large);
@@ -100,9 +106,15 @@ fn main() {
     println!("history loading for a turn ({rows} rows read of {LARGE}, window {WINDOW_TOKENS} tokens):");
     println!("  100 messages       {:8.3} ms  (reference)", ms(t_small));
     println!(
-        "  100,000 messages   {:8.3} ms  ({:.1}x the reference; target < 50 ms: {})",
+        "  1,000 messages     {:8.3} ms  ({:.1}x the reference; the row cap is reached here)",
+        ms(t_capped),
+        t_capped.as_secs_f64() / t_small.as_secs_f64()
+    );
+    println!(
+        "  100,000 messages   {:8.3} ms  ({:.1}x the reference, {:.2}x 1,000 messages; target < 50 ms: {})",
         ms(t_large),
         t_large.as_secs_f64() / t_small.as_secs_f64(),
+        t_large.as_secs_f64() / t_capped.as_secs_f64(),
         if ms(t_large) < 50.0 { "met" } else { "MISSED" }
     );
     println!(
