@@ -62,7 +62,7 @@ pub struct Taint {
 }
 
 impl Taint {
-    /// Why, for people: `holds text from p2p:1a2b3c4d since message 12 (2026-01-01 10:00)`.
+    /// Why, for people: `holds text from p2p:1a2b3c4d (trust untrusted) since message 12`.
     pub fn reason(&self) -> String {
         format!(
             "holds text from {} (trust {}) since message {}",

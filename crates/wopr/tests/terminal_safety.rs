@@ -189,6 +189,7 @@ fn a_strangers_session_name_reaches_the_audit_escaped_and_the_json_exact() {
     let entries = json_of(&no_escape(&a, &["audit", "--json"]));
     let hostile = entries.as_array().unwrap().iter().filter(|e| e["session"] == HOSTILE).count();
     assert_eq!(hostile, 2, "--json keeps the exact name: {entries}");
+    no_escape(&a, &["daemon", "logs"]);
 }
 
 #[test]
