@@ -296,7 +296,7 @@ pub(crate) const UNTRUSTED_TURNS: &str = "your turns here run as that source: sa
 /// A taint as JSON: which source, its trust, since which message and when, and why in words.
 pub(crate) fn taint_json(t: &Taint) -> Value {
     json!({
-        "source": t.seen.source, "peer": t.seen.source.label(), "trust": t.trust.as_str(),
+        "source": t.seen.source, "label": t.seen.source.label(), "trust": t.trust.as_str(),
         "sinceMessage": t.seen.first_id, "since": t.seen.first_ms, "reason": t.reason(),
     })
 }
