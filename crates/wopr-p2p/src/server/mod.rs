@@ -189,6 +189,7 @@ impl Inner {
                     standing = self.standing(&remote);
                     if !self.promote(&remote, &conn, &standing) {
                         conn.close(VarInt::from_u32(0), b"unknown peers' connections are short-lived");
+                        break;
                     }
                 }
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
