@@ -9,7 +9,7 @@ use wopr_proto::ErrorCode;
 use wopr_proto::message::Message;
 
 use crate::P2pError;
-use crate::conns::{OpenError, PeerConn, revoked_code};
+use crate::conns::{OpenError, PeerConn, crowded_code, revoked_code};
 use crate::endpoint::endpoint_addr;
 use crate::handshake::{self, HandshakeFailure};
 use crate::inner::Inner;
@@ -31,6 +31,10 @@ fn lost(peer: &PublicId, e: &ConnectionError) -> P2pError {
         ConnectionError::ApplicationClosed(close) if close.error_code == revoked_code() => P2pError::refused(
             ErrorCode::Unauthorized,
             format!("{} closed the connection: access revoked", peer.short()),
+        ),
+        ConnectionError::ApplicationClosed(close) if close.error_code == crowded_code() => P2pError::refused(
+            ErrorCode::RateLimited,
+            format!("{} has too many connections open; retry later", peer.short()),
         ),
         other => P2pError::ConnectionLost { peer: peer.short(), reason: other.to_string() },
     }

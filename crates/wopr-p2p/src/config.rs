@@ -13,7 +13,7 @@ use std::str::FromStr;
 use iroh::RelayUrl;
 use wopr_store::{Config, ConfigKey, Home};
 
-use crate::{P2pError, PeerLimits};
+use crate::{Clock, P2pError, PeerLimits};
 
 /// Environment variable overriding `p2p.relay`.
 pub const ENV_RELAY: &str = "WOPR_P2P_RELAY";
@@ -83,6 +83,9 @@ pub struct NodeConfig {
     /// Limits on inbound work per peer. Always the protocol's defaults when built from settings
     /// ([`NodeConfig::load`], [`NodeConfig::from_values`], [`NodeConfig::loopback`]); benchmarks raise them.
     pub limits: PeerLimits,
+    /// The clock the node's checks read: the system's, except in tests that need to cross a grace
+    /// period or a rate window without waiting.
+    pub clock: Clock,
 }
 
 impl NodeConfig {
@@ -93,6 +96,7 @@ impl NodeConfig {
             bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             relay_roots: Vec::new(),
             limits: PeerLimits::default(),
+            clock: Clock::system(),
         }
     }
 
@@ -108,7 +112,13 @@ impl NodeConfig {
                 })
             })
             .transpose()?;
-        Ok(NodeConfig { relay, bind, relay_roots: Vec::new(), limits: PeerLimits::default() })
+        Ok(NodeConfig {
+            relay,
+            bind,
+            relay_roots: Vec::new(),
+            limits: PeerLimits::default(),
+            clock: Clock::system(),
+        })
     }
 
     /// Reads `p2p.relay`, `p2p.bind` and `p2p.relayCa` from `home`'s `config.json`, each overridden by

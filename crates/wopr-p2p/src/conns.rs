@@ -1,5 +1,6 @@
-//! Open connections: incoming ones by peer (so a revoke can close them at once), and the pool of
-//! outgoing ones with their handshake sessions (so requests reuse a connection).
+//! Open connections: incoming ones by peer (so a revoke can close them at once), admitted within caps
+//! per key and per kind (known peer or stranger), and the pool of outgoing ones with their handshake
+//! sessions (so requests reuse a connection).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,12 +23,56 @@ pub(crate) fn revoked_code() -> VarInt {
     VarInt::from_u32(u32::from(ErrorCode::Unauthorized.as_u8()))
 }
 
-type Incoming = HashMap<PublicId, HashMap<usize, Connection>>;
+/// The QUIC application close code for "too many connections" (the RateLimited exit code).
+pub(crate) fn crowded_code() -> VarInt {
+    VarInt::from_u32(u32::from(ErrorCode::RateLimited.as_u8()))
+}
 
-/// Incoming connections by remote key.
-#[derive(Debug, Clone, Default)]
+/// Incoming connections one known key may hold at once; a newer one replaces its oldest.
+pub(crate) const MAX_CONNS_PER_KEY: usize = 4;
+/// Incoming connections one stranger key may hold at once; a newer one replaces its oldest.
+pub(crate) const MAX_STRANGER_CONNS_PER_KEY: usize = 2;
+/// Incoming connections of known peers at once; more are refused.
+pub(crate) const MAX_KNOWN_CONNS: usize = 256;
+/// Incoming connections of strangers at once; more are refused. Each holds at most the stranger
+/// connection window, so this bounds what strangers together can make this node hold.
+pub(crate) const MAX_STRANGER_CONNS: usize = 16;
+
+/// One admitted incoming connection.
+struct Entry {
+    conn: Connection,
+    known: bool,
+    /// Whether its handshake completed (only those count as connected peers).
+    ready: bool,
+    /// Admission order, to find a key's oldest connection.
+    seq: u64,
+}
+
+#[derive(Default)]
+struct Incoming {
+    by_key: HashMap<PublicId, HashMap<usize, Entry>>,
+    known: usize,
+    strangers: usize,
+    seq: u64,
+}
+
+impl Incoming {
+    fn count(&mut self, known: bool) -> &mut usize {
+        if known { &mut self.known } else { &mut self.strangers }
+    }
+}
+
+/// Incoming connections by remote key, within the caps above.
+#[derive(Clone, Default)]
 pub(crate) struct Registry {
     conns: Arc<Mutex<Incoming>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let conns = lock(&self.conns);
+        f.debug_struct("Registry").field("known", &conns.known).field("strangers", &conns.strangers).finish()
+    }
 }
 
 /// Unregisters a connection when dropped.
@@ -40,40 +85,110 @@ pub(crate) struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         let mut conns = lock(&self.conns);
-        if let Some(of_peer) = conns.get_mut(&self.peer) {
-            of_peer.remove(&self.id);
-            if of_peer.is_empty() {
-                conns.remove(&self.peer);
-            }
+        let Some(of_peer) = conns.by_key.get_mut(&self.peer) else { return };
+        let Some(entry) = of_peer.remove(&self.id) else { return };
+        if of_peer.is_empty() {
+            conns.by_key.remove(&self.peer);
+        }
+        *conns.count(entry.known) -= 1;
+    }
+}
+
+impl Registered {
+    /// Marks the handshake as done: the peer now counts as connected.
+    pub(crate) fn ready(&self) {
+        let mut conns = lock(&self.conns);
+        if let Some(entry) = conns.by_key.get_mut(&self.peer).and_then(|c| c.get_mut(&self.id)) {
+            entry.ready = true;
         }
     }
 }
 
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Crowded {
+    /// How many connections of that kind are open.
+    pub(crate) open: usize,
+}
+
 impl Registry {
-    /// Remembers `conn` from `peer` until the returned guard is dropped.
-    pub(crate) fn add(&self, peer: PublicId, conn: &Connection) -> Registered {
+    /// Admits `conn` from `peer` (known or a stranger) until the returned guard is dropped. If the key
+    /// already holds as many connections as it may, its oldest is closed: the newest is the one in use.
+    /// If its kind holds as many as it may, the newcomer is refused.
+    pub(crate) fn admit(
+        &self,
+        peer: PublicId,
+        known: bool,
+        conn: &Connection,
+    ) -> Result<Registered, Crowded> {
+        let (per_key, total) = if known {
+            (MAX_CONNS_PER_KEY, MAX_KNOWN_CONNS)
+        } else {
+            (MAX_STRANGER_CONNS_PER_KEY, MAX_STRANGER_CONNS)
+        };
+        let mut guard = lock(&self.conns);
+        let conns = &mut *guard;
+        let of_peer = conns.by_key.entry(peer).or_default();
+        if of_peer.len() >= per_key
+            && let Some(oldest) = of_peer.iter().min_by_key(|(_, e)| e.seq).map(|(id, _)| *id)
+            && let Some(entry) = of_peer.remove(&oldest)
+        {
+            entry.conn.close(VarInt::from_u32(0), b"replaced by a newer connection");
+            *conns.count(entry.known) -= 1;
+        }
+        let open = *conns.count(known);
+        if open >= total {
+            if conns.by_key.get(&peer).is_some_and(HashMap::is_empty) {
+                conns.by_key.remove(&peer);
+            }
+            return Err(Crowded { open });
+        }
+        conns.seq += 1;
         let id = conn.stable_id();
-        lock(&self.conns).entry(peer).or_default().insert(id, conn.clone());
-        Registered { conns: self.conns.clone(), peer, id }
+        let entry = Entry { conn: conn.clone(), known, ready: false, seq: conns.seq };
+        conns.by_key.entry(peer).or_default().insert(id, entry);
+        *conns.count(known) += 1;
+        Ok(Registered { conns: self.conns.clone(), peer, id })
+    }
+
+    /// Counts `conn` from `peer` as a known peer's from now on (its key was granted, or rotated into a
+    /// grant, while it was open) and gives it a known peer's budget. Returns whether it is known.
+    pub(crate) fn promote(&self, peer: &PublicId, conn: &Connection) -> bool {
+        let mut conns = lock(&self.conns);
+        let Some(entry) = conns.by_key.get_mut(peer).and_then(|c| c.get_mut(&conn.stable_id())) else {
+            return false;
+        };
+        if !entry.known {
+            entry.known = true;
+            conns.strangers -= 1;
+            conns.known += 1;
+            crate::endpoint::widen(conn);
+        }
+        true
     }
 
     /// Closes every incoming connection from `peer` with `code`; returns how many.
     pub(crate) fn close(&self, peer: &PublicId, code: VarInt, reason: &[u8]) -> usize {
-        let conns = lock(&self.conns).remove(peer).unwrap_or_default();
-        for conn in conns.values() {
-            conn.close(code, reason);
+        let mut conns = lock(&self.conns);
+        let closed = conns.by_key.remove(peer).unwrap_or_default();
+        for entry in closed.values() {
+            entry.conn.close(code, reason);
+            *conns.count(entry.known) -= 1;
         }
-        conns.len()
+        closed.len()
     }
 
-    /// The open incoming connections from `peer`.
+    /// The open incoming connections from `peer` whose handshake completed.
     pub(crate) fn of(&self, peer: &PublicId) -> Vec<Connection> {
-        lock(&self.conns).get(peer).map(|c| c.values().cloned().collect()).unwrap_or_default()
+        let conns = lock(&self.conns);
+        let ready = conns.by_key.get(peer).into_iter().flat_map(|c| c.values()).filter(|e| e.ready);
+        ready.map(|e| e.conn.clone()).collect()
     }
 
-    /// Keys with at least one open incoming connection.
+    /// Keys with at least one open incoming connection whose handshake completed.
     pub(crate) fn peers(&self) -> Vec<PublicId> {
-        lock(&self.conns).keys().copied().collect()
+        let conns = lock(&self.conns);
+        conns.by_key.iter().filter(|(_, c)| c.values().any(|e| e.ready)).map(|(k, _)| *k).collect()
     }
 }
 
@@ -84,7 +199,11 @@ pub(crate) struct PeerConn {
 }
 
 impl PeerConn {
+    /// A connection this node dialed: it chose the peer, so the replies get a known peer's window; the
+    /// peer has no reason to open streams towards us, so it may open no more.
     pub(crate) fn new(conn: Connection, session: Session) -> Self {
+        crate::endpoint::widen(&conn);
+        conn.set_max_concurrent_bi_streams(VarInt::from_u32(0));
         PeerConn { conn, session: tokio::sync::Mutex::new(session) }
     }
 

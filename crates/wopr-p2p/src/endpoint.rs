@@ -5,19 +5,62 @@
 //! every connection as the peer's WOPR id; the v3 handshake then checks that its signer is that same key.
 //! A [`MemoryLookup`] holds the addresses learnt from invites, `peers.json` and incoming connections, so
 //! peers are reachable with relays and external lookups disabled.
+//!
+//! The QUIC transport is configured for what the protocol needs and no more ([`transport_config`]), so
+//! what a peer can make this node hold in memory is bounded: no unidirectional streams and no datagrams
+//! (the protocol uses neither), a few bidirectional streams at once, and receive windows that fit one
+//! largest frame per stream. Every connection starts on the budget of a stranger (a key with no grant and
+//! no `peers.json` record): two streams (the handshake and one request) and a 16 KiB connection window,
+//! enough for a claim or a rotation. A known peer's connections, and every connection this node dials,
+//! are widened ([`widen`]) once the peer is known.
 
 use std::net::SocketAddr;
 
 use iroh::address_lookup::MemoryLookup;
-use iroh::endpoint::{Connection, presets};
+use iroh::endpoint::{Connection, QuicTransportConfig, VarInt, presets};
 use iroh::tls::CaTlsConfig;
 use iroh::{Endpoint, EndpointAddr, RelayMode, RelayUrl, SecretKey, TransportAddr};
 use iroh_tickets::endpoint::EndpointTicket;
 use rustls_pki_types::CertificateDer;
 use wopr_identity::{Identity, PublicId};
+use wopr_proto::frame::{HEADER_LEN, MAX_FRAME};
 use wopr_proto::invite::{MAX_HINT_LEN, MAX_HINTS};
 
 use crate::{NodeConfig, P2pError, RelayChoice};
+
+/// Bidirectional streams a stranger may have open at once: the handshake's and one request's.
+pub(crate) const STRANGER_STREAMS: u32 = 2;
+/// Bidirectional streams a known peer may have open at once (concurrent requests).
+pub(crate) const KNOWN_STREAMS: u32 = 8;
+/// Bytes a peer may send on one stream before it is read: one largest frame with its header.
+pub(crate) const STREAM_WINDOW: u32 = (MAX_FRAME + HEADER_LEN) as u32;
+/// Bytes a stranger may have in flight on a connection, all streams together: its handshake and the
+/// largest claim fit (`server::tests` checks it).
+pub(crate) const STRANGER_WINDOW: u32 = 16 * 1024;
+/// Bytes a known peer may have in flight on a connection (two largest frames).
+pub(crate) const KNOWN_WINDOW: u32 = 2 * STREAM_WINDOW;
+/// How long a connection may stay silent before it is dropped, in ms (iroh keeps live ones alive every
+/// 5 s).
+pub(crate) const IDLE_TIMEOUT_MS: u32 = 30_000;
+
+/// The QUIC transport settings of every WOPR endpoint (see the module docs).
+pub(crate) fn transport_config() -> QuicTransportConfig {
+    QuicTransportConfig::builder()
+        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .max_concurrent_bidi_streams(VarInt::from_u32(STRANGER_STREAMS))
+        .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
+        .receive_window(VarInt::from_u32(STRANGER_WINDOW))
+        .send_window(u64::from(KNOWN_WINDOW))
+        .datagram_receive_buffer_size(None)
+        .max_idle_timeout(Some(VarInt::from_u32(IDLE_TIMEOUT_MS).into()))
+        .build()
+}
+
+/// Gives a connection a known peer's budget: more concurrent streams and a wider connection window.
+pub(crate) fn widen(conn: &Connection) {
+    conn.set_receive_window(VarInt::from_u32(KNOWN_WINDOW));
+    conn.set_max_concurrent_bi_streams(VarInt::from_u32(KNOWN_STREAMS));
+}
 
 /// How the packets of a connection to a peer travel right now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +98,11 @@ pub(crate) async fn bind(
             .relay_mode(RelayMode::custom([url.clone()]))
             .clear_address_lookup(),
     };
-    builder = builder.secret_key(secret).address_lookup(lookup).alpns(vec![wopr_proto::ALPN.to_vec()]);
+    builder = builder
+        .secret_key(secret)
+        .address_lookup(lookup)
+        .alpns(vec![wopr_proto::ALPN.to_vec()])
+        .transport_config(transport_config());
     if !config.relay_roots.is_empty() {
         let roots = config.relay_roots.iter().map(|der| CertificateDer::from(der.clone()));
         builder = builder.ca_tls_config(CaTlsConfig::embedded().with_extra_roots(roots));

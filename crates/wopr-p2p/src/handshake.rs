@@ -65,9 +65,14 @@ fn finish(initiator: Initiator, reply: &HandshakeMessage) -> Result<Session, Han
     initiator.finish(reply, wopr_store::now_ms())
 }
 
-/// Accepting side: reads the Hello on the connection's first stream and answers it. On failure a
-/// `Reject` is sent (when the stream still works) before the error is returned.
-pub(crate) async fn respond(conn: &Connection, identity: &Identity) -> Result<Session, HandshakeFailure> {
+/// Accepting side: reads the Hello on the connection's first stream and answers it, with the clock
+/// reading `now_ms`. On failure a `Reject` is sent (when the stream still works) before the error is
+/// returned.
+pub(crate) async fn respond(
+    conn: &Connection,
+    identity: &Identity,
+    now_ms: u64,
+) -> Result<Session, HandshakeFailure> {
     let remote = remote_id(conn);
     let (mut send, mut recv) = conn.accept_bi().await?;
     let outcome = async {
@@ -77,7 +82,7 @@ pub(crate) async fn respond(conn: &Connection, identity: &Identity) -> Result<Se
             _ => return Err(HandshakeError::Unexpected { expected: "Hello" }.into()),
         };
         let random = HandshakeRandom::generate();
-        Ok(handshake::respond(identity, &remote, &hello, random, wopr_store::now_ms())?)
+        Ok(handshake::respond(identity, &remote, &hello, random, now_ms)?)
     }
     .await;
     match outcome {

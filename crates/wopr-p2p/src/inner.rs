@@ -11,7 +11,7 @@ use wopr_store::{AccessFile, AuditEntry, AuditLog, Capability, Decision, Home, O
 
 use crate::conns::{Pool, Registry};
 use crate::endpoint::observed_hints;
-use crate::server::limits::Limits;
+use crate::server::limits::{Limits, Standing};
 use crate::{NodeConfig, SessionBackend};
 
 /// How often `last_seen` is written for one peer at most.
@@ -126,17 +126,43 @@ impl Inner {
         }
     }
 
+    /// The time on the node's clock.
+    pub(crate) fn now(&self) -> u64 {
+        self.config.clock.now_ms()
+    }
+
     /// What `peer` may do in `session` now, per `access.json` (read fresh, so revokes count at once).
     pub(crate) fn capabilities(
         &self,
         peer: &PublicId,
         session: &str,
     ) -> Result<BTreeSet<Capability>, String> {
-        Ok(self.access_doc()?.capabilities(peer, session, wopr_store::now_ms()))
+        Ok(self.access_doc()?.capabilities(peer, session, self.now()))
+    }
+
+    /// Whom `key`'s requests count against: the peer whose grant or `peers.json` record answers to it
+    /// (by the current key of its chain), or the key itself as a stranger. Unreadable files make
+    /// strangers: the tightest budget.
+    pub(crate) fn standing(&self, key: &PublicId) -> Standing {
+        let now = self.now();
+        if let Ok(access) = self.access_doc() {
+            let mut grants = access.grants_of(key, now);
+            // A grant held under this very key wins over one of a chain this key was rotated out of.
+            let current = access.grants.iter().find(|g| g.peer_key == *key);
+            if let Some(grant) = current.or_else(|| grants.next()) {
+                return Standing::Known(grant.peer_key);
+            }
+        }
+        if let Ok(peers) = self.peers_doc()
+            && let Some(peer) = peers.by_key(key, now)
+        {
+            return Standing::Known(peer.public_key);
+        }
+        Standing::Stranger(*key)
     }
 
     /// `access.json`, parsed again only when it changed.
-    fn access_doc(&self) -> Result<Arc<AccessFile>, String> {
+    pub(crate) fn access_doc(&self) -> Result<Arc<AccessFile>, String> {
         let path = self.home.root().join(wopr_store::ACCESS_FILE);
         self.access.get(&path, || self.home.access().load()).map_err(|e| {
             tracing::error!(%e, "cannot read access.json");

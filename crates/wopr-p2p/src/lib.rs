@@ -21,6 +21,7 @@
 
 mod backend;
 mod client;
+mod clock;
 mod config;
 mod conns;
 mod deliver;
@@ -34,6 +35,7 @@ mod server;
 mod wire;
 
 pub use backend::{BoxFuture, PEER_TRUST, SessionBackend};
+pub use clock::{Clock, ManualClock};
 pub use config::{
     ENV_BIND, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_RELAY, KEY_RELAY_CA, NodeConfig, RelayChoice,
 };
@@ -42,7 +44,7 @@ pub use endpoint::PeerPath;
 pub use error::P2pError;
 pub use invite::{create_invite, parse_invite, store_capabilities, wire_capabilities};
 pub use node::Node;
-pub use server::limits::{PeerLimits, REQUEST_LIMIT};
+pub use server::limits::{MAX_STRANGERS, PeerLimits, REQUEST_LIMIT};
 pub use wopr_proto::ErrorCode;
 pub use wopr_proto::message::DoneStatus;
 pub use wopr_proto::ratelimit::Limit;

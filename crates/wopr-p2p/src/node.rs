@@ -203,16 +203,22 @@ impl Node {
         self.inner.flush().await
     }
 
-    /// Revokes `peer`: removes its grants from `access.json` and closes its open connections at once, so
-    /// an answer in progress stops and the next request is refused. Returns how many grants were removed
-    /// (0 if they were already gone; the connections are closed anyway).
+    /// Revokes `peer` (any key of its chain): removes its grants from `access.json` and closes the open
+    /// connections of every key of the peer at once, rotated-away keys still in their grace period
+    /// included, so an answer in progress stops and the next request is refused. Returns how many grants
+    /// were removed (0 if they were already gone; the connections are closed anyway).
     pub fn revoke(&self, peer: &PublicId) -> Result<usize, P2pError> {
-        let removed = match self.inner.home.access().revoke(&peer.to_hex(), None, wopr_store::now_ms()) {
+        let now = self.inner.now();
+        let mut keys = self.inner.home.access().load()?.chain_of(peer, now);
+        keys.insert(*peer);
+        let removed = match self.inner.home.access().revoke(&peer.to_hex(), None, now) {
             Ok((_, n)) => n,
             Err(StoreError::NotFound(_)) => 0,
             Err(e) => return Err(e.into()),
         };
-        self.inner.registry.close(peer, revoked_code(), b"access revoked");
+        for key in &keys {
+            self.inner.registry.close(key, revoked_code(), b"access revoked");
+        }
         Ok(removed)
     }
 

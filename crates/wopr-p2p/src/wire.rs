@@ -125,7 +125,12 @@ impl SealedStream {
 
     /// Reads, opens and decodes the next envelope. `Ok(None)` at a clean end of stream.
     pub(crate) async fn recv(&mut self) -> Result<Option<Envelope>, WireError> {
-        let Some(sealed) = read_frame(&mut self.recv, MAX_FRAME).await? else {
+        self.recv_within(MAX_FRAME).await
+    }
+
+    /// [`SealedStream::recv`] of a frame of at most `max` bytes (a stranger's requests are small).
+    pub(crate) async fn recv_within(&mut self, max: usize) -> Result<Option<Envelope>, WireError> {
+        let Some(sealed) = read_frame(&mut self.recv, max).await? else {
             return Ok(None);
         };
         let plain = self.open.open(&sealed)?;

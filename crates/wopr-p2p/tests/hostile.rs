@@ -7,8 +7,8 @@ mod common;
 use common::{TestNode, befriend, inject, words};
 use iroh::endpoint::{Connection, presets};
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
-use wopr_identity::{Identity, PublicId};
-use wopr_p2p::{DoneStatus, ErrorCode, create_invite};
+use wopr_identity::{Identity, PublicId, RotationReason, RotationRecord};
+use wopr_p2p::{Clock, DoneStatus, ErrorCode, ManualClock, NodeConfig, PeerLimits, create_invite};
 use wopr_proto::channel::{OpeningKey, SealingKey};
 use wopr_proto::frame::{self, MAX_FRAME, MAX_PAYLOAD};
 use wopr_proto::handshake::{HandshakeMessage, HandshakeRandom, Initiator, Session};
@@ -50,17 +50,32 @@ impl Hostile {
         victim: &TestNode,
         signer: &Identity,
     ) -> (Connection, Result<Session, HandshakeMessage>) {
+        self.handshake_at(victim, signer, wopr_store::now_ms()).await
+    }
+
+    /// [`Hostile::handshake`] with the clock reading `now_ms` (for victims on an injected clock).
+    async fn handshake_at(
+        &self,
+        victim: &TestNode,
+        signer: &Identity,
+        now_ms: u64,
+    ) -> (Connection, Result<Session, HandshakeMessage>) {
         let conn = self.connect(victim).await;
         let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        let (init, hello) =
-            Initiator::start(signer, victim.id(), HandshakeRandom::generate(), wopr_store::now_ms());
+        let (init, hello) = Initiator::start(signer, victim.id(), HandshakeRandom::generate(), now_ms);
         send.write_all(&frame::encode_frame(&HandshakeMessage::Hello(hello).to_bytes()).unwrap())
             .await
             .unwrap();
         send.finish().unwrap();
         let reply = HandshakeMessage::from_bytes(&read_frame(&mut recv).await.unwrap()).unwrap();
-        let session = init.finish(&reply, wopr_store::now_ms()).map_err(|_| reply);
+        let session = init.finish(&reply, now_ms).map_err(|_| reply);
         (conn, session)
+    }
+
+    /// A handshaken connection as our own identity at `now_ms`, ready for requests.
+    async fn session_at(&self, victim: &TestNode, now_ms: u64) -> (Connection, Session) {
+        let (conn, session) = self.handshake_at(victim, &self.identity, now_ms).await;
+        (conn, session.expect("the victim completes the handshake"))
     }
 }
 
@@ -82,7 +97,8 @@ async fn send_raw(
     let (mut seal, mut open): (SealingKey, OpeningKey) =
         session.stream_channel(u64::from(send.id())).unwrap();
     let bytes = raw(&mut seal);
-    send.write_all(&bytes).await.unwrap();
+    // The victim may refuse from a frame's header and stop reading before all of it is written.
+    let _ = send.write_all(&bytes).await;
     let _ = send.finish();
     let reply = read_frame(&mut recv).await.expect("the victim answers every request");
     Envelope::from_bytes(&open.open(&reply).unwrap()).unwrap().message
@@ -337,4 +353,316 @@ async fn a_connection_for_another_protocol_version_is_not_accepted() {
     }
     // The right one still works.
     hostile.endpoint.connect(addr, wopr_proto::ALPN).await.unwrap();
+}
+
+// ---- Key rotation: budgets, grace and revocation follow the peer ------------------------------------
+
+/// Seals `env` on a new stream and returns the victim's first reply.
+async fn request(conn: &Connection, session: &mut Session, env: &Envelope) -> Message {
+    send_raw(conn, session, |seal| seal.seal_frame(&env.to_bytes()).unwrap()).await
+}
+
+fn rotation(old: &Identity, new: &Identity, dated_ms: u64, now_ms: u64) -> Envelope {
+    let record = RotationRecord::new(old, new, RotationReason::Scheduled, dated_ms);
+    Envelope::new(wopr_identity::random_bytes(), now_ms, Message::Rotation(record))
+}
+
+fn answered(m: &Message) -> bool {
+    matches!(m, Message::InjectDelta { .. } | Message::InjectDone { .. })
+}
+
+/// A victim whose checks read `clock` (its grants, windows and grace periods move only when told).
+async fn victim_on(clock: &ManualClock) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let home = wopr_store::Home::at(dir.path().join("wopr"));
+    let identity = home.init_identity(false).unwrap();
+    let mut config = NodeConfig::loopback();
+    config.clock = Clock::from(clock);
+    TestNode::start_with(dir, home, identity, config).await
+}
+
+fn grant(victim: &TestNode, key: &Identity, session: &str) {
+    let grant =
+        wopr_store::Grant::new(key.public_id(), [session.into()], [Capability::Inject], wopr_store::now_ms());
+    victim.home.access().add(grant).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_chained_rotations_share_one_inject_budget() {
+    // The victim's clock stands still: every inject below falls within one minute of it.
+    let t = wopr_store::now_ms();
+    let victim = victim_on(&ManualClock::new(t)).await;
+    let mut keys = Vec::new();
+    for _ in 0..11 {
+        keys.push(Hostile::new().await);
+    }
+    grant(&victim, &keys[0].identity, "dev");
+    // Each key rotates to the next, the record delivered by the new key.
+    for i in 0..10 {
+        let (conn, mut session) = keys[i + 1].session_at(&victim, t).await;
+        let env = rotation(&keys[i].identity, &keys[i + 1].identity, t, t);
+        let reply = request(&conn, &mut session, &env).await;
+        assert!(matches!(reply, Message::InjectDone { .. }), "rotation {i}: {reply:?}");
+        conn.close(0u32.into(), b"done");
+    }
+    // Every key of the chain (the old ones are all in their grace period) injects three times.
+    let mut accepted = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let (conn, mut session) = key.session_at(&victim, t).await;
+        for n in 0..3 {
+            let env = signed_inject(&key.identity, &victim.id(), "dev", &format!("key {i}, inject {n}"), t);
+            let reply = request(&conn, &mut session, &env).await;
+            if answered(&reply) {
+                accepted += 1;
+            } else {
+                assert_eq!(refusal(&reply), ErrorCode::RateLimited, "key {i}: {reply:?}");
+                assert!(matches!(&reply, Message::Error(e) if e.message.contains("30 injects per minute")));
+            }
+        }
+        conn.close(0u32.into(), b"done");
+    }
+    assert_eq!(accepted, 30, "33 injects from 11 keys of one peer: only the peer's 30 may pass");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_dated_far_from_now_is_refused_and_moves_nothing() {
+    let victim = TestNode::start().await;
+    let (old, new) = (Hostile::new().await, Hostile::new().await);
+    grant(&victim, &old.identity, "dev");
+    let t = wopr_store::now_ms();
+    let year = 365 * 24 * 60 * 60 * 1000;
+    for (what, dated) in [("ten years ahead", t + 10 * year), ("an hour ago", t - 60 * 60 * 1000)] {
+        let (conn, mut session) = new.session_at(&victim, t).await;
+        let reply = request(&conn, &mut session, &rotation(&old.identity, &new.identity, dated, t)).await;
+        assert_eq!(refusal(&reply), ErrorCode::Invalid, "{what}: {reply:?}");
+        let doc = victim.home.access().load().unwrap();
+        assert_eq!(doc.grants[0].peer_key, old.identity.public_id(), "{what}: the grant moved");
+        assert!(doc.grants[0].old_keys.is_empty(), "{what}");
+    }
+}
+
+/// Inode and modification time of a file: what a rewrite changes.
+fn stamp(path: &std::path::Path) -> (u64, i64, i64) {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).unwrap();
+    (m.ino(), m.mtime(), m.mtime_nsec())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_of_an_unknown_key_writes_nothing() {
+    let victim = TestNode::start().await;
+    let friend = Identity::generate();
+    grant(&victim, &friend, "dev");
+    victim.home.peers().upsert(wopr_store::PeerRecord::new(friend.public_id(), [1; 32], 1)).unwrap();
+    let files = [victim.home.file(wopr_store::ACCESS_FILE), victim.home.file(wopr_store::PEERS_FILE)];
+    let before = files.each_ref().map(|f| stamp(f));
+
+    let (old, new) = (Identity::generate(), Hostile::new().await);
+    let t = wopr_store::now_ms();
+    let (conn, mut session) = new.session_at(&victim, t).await;
+    let reply = request(&conn, &mut session, &rotation(&old, &new.identity, t, t)).await;
+    assert_eq!(refusal(&reply), ErrorCode::Rejected, "{reply:?}");
+    assert_eq!(files.each_ref().map(|f| stamp(f)), before, "access.json or peers.json was rewritten");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revoke_closes_the_connections_of_every_key_of_the_peer() {
+    let victim = TestNode::start().await;
+    let (old, new) = (Hostile::new().await, Hostile::new().await);
+    grant(&victim, &old.identity, "dev");
+    let t = wopr_store::now_ms();
+    let (conn, mut session) = new.session_at(&victim, t).await;
+    let reply = request(&conn, &mut session, &rotation(&old.identity, &new.identity, t, t)).await;
+    assert!(matches!(reply, Message::InjectDone { .. }), "{reply:?}");
+
+    // The old key is within its grace period: it still gets answers, on a connection of its own.
+    let (old_conn, mut old_session) = old.session_at(&victim, t).await;
+    let env = signed_inject(&old.identity, &victim.id(), "dev", "still me", t);
+    let reply = request(&old_conn, &mut old_session, &env).await;
+    assert!(answered(&reply), "{reply:?}");
+
+    assert_eq!(victim.node.revoke(&new.identity.public_id()).unwrap(), 1);
+    for (which, c) in [("new", &conn), ("old", &old_conn)] {
+        let closed = tokio::time::timeout(std::time::Duration::from_secs(10), c.closed())
+            .await
+            .unwrap_or_else(|_| panic!("the {which} key's connection stayed open after the revoke"));
+        assert!(
+            matches!(&closed, iroh::endpoint::ConnectionError::ApplicationClosed(a)
+                if a.error_code == iroh::endpoint::VarInt::from_u32(7)),
+            "{which}: {closed:?}"
+        );
+    }
+}
+
+/// One inject from `key` on a connection of its own, everything dated `at`; the victim's first reply.
+async fn inject_at(victim: &TestNode, key: &Hostile, at: u64) -> Message {
+    let env = signed_inject(&key.identity, &victim.id(), "dev", "is this key still you?", at);
+    let (conn, mut session) = key.session_at(victim, at).await;
+    let reply = request(&conn, &mut session, &env).await;
+    conn.close(0u32.into(), b"done");
+    reply
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_key_is_refused_a_day_and_a_second_after_its_rotation() {
+    let t0 = wopr_store::now_ms();
+    let clock = ManualClock::new(t0);
+    let victim = victim_on(&clock).await;
+    let keys = [Hostile::new().await, Hostile::new().await, Hostile::new().await];
+    grant(&victim, &keys[0].identity, "dev");
+    // k0 -> k1 now; twelve hours later k1 -> k2. Each superseded key keeps its own 24 hours.
+    let (conn, mut session) = keys[1].session_at(&victim, t0).await;
+    let reply = request(&conn, &mut session, &rotation(&keys[0].identity, &keys[1].identity, t0, t0)).await;
+    assert!(matches!(reply, Message::InjectDone { .. }), "{reply:?}");
+    let half_day = 12 * 60 * 60 * 1000;
+    clock.set(t0 + half_day);
+    let t1 = t0 + half_day;
+    let (conn, mut session) = keys[2].session_at(&victim, t1).await;
+    let reply = request(&conn, &mut session, &rotation(&keys[1].identity, &keys[2].identity, t1, t1)).await;
+    assert!(matches!(reply, Message::InjectDone { .. }), "{reply:?}");
+
+    let day = wopr_p2p::ROTATION_GRACE_MS;
+    let last_moment = t0 + day - 1;
+    clock.set(last_moment);
+    assert!(answered(&inject_at(&victim, &keys[0], last_moment).await), "k0 is still in its grace period");
+    let after = t0 + day + 1_000;
+    clock.set(after);
+    let reply = inject_at(&victim, &keys[0], after).await;
+    assert_eq!(refusal(&reply), ErrorCode::Unauthorized, "k0 a day and a second later: {reply:?}");
+    // k1's grace started with its own rotation, so it is still accepted, and k2 of course.
+    assert!(answered(&inject_at(&victim, &keys[1], after).await));
+    assert!(answered(&inject_at(&victim, &keys[2], after).await));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crowd_of_fresh_keys_cannot_refill_a_peers_spent_budget() {
+    // A node tracking only 8 strangers, so that a crowd of 9 fills its table (the default is 10,000;
+    // `server::limits` tests that size).
+    let t = wopr_store::now_ms();
+    let dir = tempfile::tempdir().unwrap();
+    let home = wopr_store::Home::at(dir.path().join("wopr"));
+    let identity = home.init_identity(false).unwrap();
+    let mut config = NodeConfig::loopback();
+    config.clock = Clock::from(&ManualClock::new(t));
+    config.limits = PeerLimits { strangers: 8, ..PeerLimits::default() };
+    let victim = TestNode::start_with(dir, home, identity, config).await;
+    let p = Hostile::new().await;
+    grant(&victim, &p.identity, "dev");
+    let (conn, mut session) = p.session_at(&victim, t).await;
+    for n in 0..30 {
+        let env = signed_inject(&p.identity, &victim.id(), "dev", &format!("inject {n}"), t);
+        assert!(answered(&request(&conn, &mut session, &env).await), "inject {n}");
+    }
+    let mut crowded = 0;
+    for n in 0..9 {
+        let stranger = Hostile::new().await;
+        let (c, outcome) = stranger.handshake_at(&victim, &stranger.identity, t).await;
+        match outcome {
+            Ok(mut s) => {
+                let env = signed_inject(&stranger.identity, &victim.id(), "dev", "me too", t);
+                assert_eq!(
+                    refusal(&request(&c, &mut s, &env).await),
+                    ErrorCode::Unauthorized,
+                    "stranger {n}"
+                );
+            }
+            Err(HandshakeMessage::Reject(r)) if r.code == ErrorCode::RateLimited => crowded += 1,
+            Err(other) => panic!("stranger {n}: {other:?}"),
+        }
+    }
+    assert_eq!(crowded, 1, "the ninth stranger finds the table full");
+    let env = signed_inject(&p.identity, &victim.id(), "dev", "one more?", t);
+    let reply = request(&conn, &mut session, &env).await;
+    assert_eq!(refusal(&reply), ErrorCode::RateLimited, "P's 31st inject: {reply:?}");
+    assert_eq!(victim.backend.injects.lock().unwrap().len(), 30);
+}
+
+/// Whether a connection was closed for "too many connections" (code 4, rate limited).
+fn crowded(e: &iroh::endpoint::ConnectionError) -> bool {
+    matches!(e, iroh::endpoint::ConnectionError::ApplicationClosed(a)
+        if a.error_code == iroh::endpoint::VarInt::from_u32(4))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_connections_are_capped_per_key_and_in_total_and_friends_still_get_in() {
+    let (victim, friend) = (TestNode::start().await, TestNode::start().await);
+    befriend(&victim, &friend, &["dev"], &[Capability::Inject]).await;
+    let mut keys = Vec::new();
+    for _ in 0..20 {
+        keys.push(Hostile::new().await);
+    }
+    // Three connections per key, each with a handshake: a key's third replaces its first; once 16
+    // strangers' connections are open, newcomers are refused.
+    let mut held = Vec::new();
+    let mut refused = 0;
+    for key in &keys {
+        for _ in 0..3 {
+            let id = iroh::EndpointId::from_bytes(victim.id().as_bytes()).unwrap();
+            let addr = EndpointAddr::from_parts(id, [TransportAddr::Ip(victim.socket())]);
+            let conn = match key.endpoint.connect(addr, wopr_proto::ALPN).await {
+                Ok(conn) => conn,
+                Err(e) => {
+                    // Closed for "too many connections" (code 4) as soon as the QUIC handshake completed.
+                    let e = format!("{e:?}");
+                    assert!(e.contains("error_code: 4"), "{e}");
+                    refused += 1;
+                    continue;
+                }
+            };
+            let Ok((mut send, mut recv)) = conn.open_bi().await else {
+                assert_eq!(conn.close_reason().map(|c| crowded(&c)), Some(true));
+                refused += 1;
+                continue;
+            };
+            let (init, hello) = Initiator::start(
+                &key.identity,
+                victim.id(),
+                HandshakeRandom::generate(),
+                wopr_store::now_ms(),
+            );
+            let hello = frame::encode_frame(&HandshakeMessage::Hello(hello).to_bytes()).unwrap();
+            let _ = send.write_all(&hello).await;
+            let _ = send.finish();
+            match read_frame(&mut recv).await {
+                Some(reply) => {
+                    let reply = HandshakeMessage::from_bytes(&reply).unwrap();
+                    init.finish(&reply, wopr_store::now_ms()).unwrap();
+                    held.push(conn);
+                }
+                None => {
+                    let closed = conn.closed().await;
+                    assert!(crowded(&closed), "{closed:?}");
+                    refused += 1;
+                }
+            }
+        }
+    }
+    // 8 keys fill the 16 places (their first connections replaced); the other 12 keys are refused.
+    assert_eq!((held.len(), refused), (24, 36));
+    let (r, deltas) = inject(&friend, &victim.id().to_hex(), "dev", "still room for me?").await;
+    assert_eq!(r.unwrap(), DoneStatus::Completed);
+    assert_eq!(deltas, words("still room for me?"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_to_a_rotated_away_key_gives_it_no_grant_of_its_own() {
+    let victim = TestNode::start().await;
+    let (old, new) = (Hostile::new().await, Hostile::new().await);
+    grant(&victim, &old.identity, "dev");
+    // An invite to the old key, still unclaimed when the key rotates.
+    let token = victim.invite(&old.identity.public_id(), &["ops"], &[Capability::Inject]);
+    let t = wopr_store::now_ms();
+    let (conn, mut session) = new.session_at(&victim, t).await;
+    let reply = request(&conn, &mut session, &rotation(&old.identity, &new.identity, t, t)).await;
+    assert!(matches!(reply, Message::InjectDone { .. }), "{reply:?}");
+
+    let token = wopr_proto::invite::InviteToken::decode_uri(&token).unwrap();
+    let mut env = Envelope::new(wopr_identity::random_bytes(), t, Message::Claim(Claim::new(token)));
+    env.sign(&old.identity, &victim.id()).unwrap();
+    let (conn, mut session) = old.session_at(&victim, t).await;
+    let reply = request(&conn, &mut session, &env).await;
+    assert_eq!(refusal(&reply), ErrorCode::Unauthorized, "{reply:?}");
+    assert!(matches!(&reply, Message::Error(e) if e.message.contains("rotated")), "{reply:?}");
+    let doc = victim.home.access().load().unwrap();
+    assert!(doc.grants.iter().all(|g| g.peer_key == new.identity.public_id()), "{:?}", doc.grants);
 }

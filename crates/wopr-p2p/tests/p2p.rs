@@ -262,3 +262,24 @@ async fn forwarded_work_carries_its_hop_count_and_more_than_eight_hops_are_refus
     assert_eq!(calls.len(), 1, "the refused request must not reach the AI");
     assert_eq!(calls[0].hops, last);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_largest_message_still_fits_through_the_bounded_windows_and_answers_stream_back() {
+    let (alice, bob) = (TestNode::start().await, TestNode::start().await);
+    befriend(&alice, &bob, &["dev"], &[Capability::Inject]).await;
+    let peer = alice.id().to_hex();
+    // A 1 MiB payload, the protocol's largest, on a connection whose windows hold one largest frame.
+    let text = "x".repeat(wopr_proto::frame::MAX_PAYLOAD);
+    bob.node.log(&peer, "dev", &text).await.unwrap();
+    assert_eq!(alice.backend.logs.lock().unwrap()[0].text.len(), text.len());
+    // Three at once share the connection window without stalling.
+    let send = || bob.node.log(&peer, "dev", &text);
+    let (a, b, c) = tokio::join!(send(), send(), send());
+    for r in [a, b, c] {
+        r.unwrap();
+    }
+    assert_eq!(alice.backend.logs.lock().unwrap().len(), 4);
+    let (r, deltas) = inject(&bob, &peer, "dev", "and an answer back").await;
+    assert_eq!(r.unwrap(), DoneStatus::Completed);
+    assert_eq!(deltas, words("and an answer back"));
+}

@@ -3,9 +3,13 @@
 //! Each key has a one-minute and a one-hour fixed window, each starting at the first request after the
 //! previous one ended. A request is allowed when both windows have room; a refused request does not count.
 //! The refusal says which window is full and when it reopens. Memory is one small entry per key, and the
-//! number of keys is capped: when full, idle keys are dropped first, then the least recently seen.
+//! number of keys is capped. A key's entry is dropped once both its windows have ended (it would start
+//! afresh anyway); a live entry is never dropped to make room, so nobody can reset someone else's counters
+//! by flooding the table with new keys. While the table is full of live entries, new keys are refused.
+//! Finding the entries that ended costs O(log n) per entry, never a scan of the table.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::hash::Hash;
 
 /// One minute, in milliseconds.
@@ -56,6 +60,11 @@ pub enum Decision {
         /// Milliseconds until that window reopens.
         retry_after_ms: u64,
     },
+    /// Refused: the key is not tracked yet and the table holds as many live keys as it may.
+    Full {
+        /// Milliseconds until the earliest tracked key may end.
+        retry_after_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -64,10 +73,13 @@ struct Counters {
     minute_count: u32,
     hour_start: u64,
     hour_count: u32,
-    last_seen: u64,
 }
 
 impl Counters {
+    fn new(now_ms: u64) -> Self {
+        Counters { minute_start: now_ms, minute_count: 0, hour_start: now_ms, hour_count: 0 }
+    }
+
     fn roll(&mut self, now_ms: u64) {
         if now_ms >= self.minute_start.saturating_add(MINUTE_MS) {
             self.minute_start = now_ms;
@@ -79,44 +91,56 @@ impl Counters {
         }
     }
 
-    fn idle(&self, now_ms: u64) -> bool {
-        now_ms >= self.hour_start.saturating_add(HOUR_MS)
+    /// When both windows will have ended: from then on the entry holds nothing worth keeping.
+    fn ends_at(&self) -> u64 {
+        self.hour_start.saturating_add(HOUR_MS).max(self.minute_start.saturating_add(MINUTE_MS))
+    }
+
+    /// Adds `other`'s counts, in the earlier of the two windows (the stricter reading).
+    fn absorb(&mut self, other: Counters) {
+        self.minute_start = self.minute_start.min(other.minute_start);
+        self.minute_count = self.minute_count.saturating_add(other.minute_count);
+        self.hour_start = self.hour_start.min(other.hour_start);
+        self.hour_count = self.hour_count.saturating_add(other.hour_count);
     }
 }
 
 /// Rate limiter keyed by `K` (a peer's key, for example). The clock is the caller's `now_ms`.
 #[derive(Debug)]
-pub struct RateLimiter<K> {
+pub struct RateLimiter<K: Ord> {
     entries: HashMap<K, Counters>,
+    /// When each entry may end, earliest first. An entry whose windows moved on since is queued again
+    /// when its item comes up, so every entry has an item and finding ended ones never scans the table.
+    ends: BinaryHeap<Reverse<(u64, K)>>,
     max_keys: usize,
 }
 
-impl<K: Hash + Eq + Clone> Default for RateLimiter<K> {
+impl<K: Hash + Eq + Clone + Ord> Default for RateLimiter<K> {
     fn default() -> Self {
         Self::new(DEFAULT_MAX_KEYS)
     }
 }
 
-impl<K: Hash + Eq + Clone> RateLimiter<K> {
+impl<K: Hash + Eq + Clone + Ord> RateLimiter<K> {
     /// A limiter tracking at most `max_keys` keys (at least one).
     pub fn new(max_keys: usize) -> Self {
-        RateLimiter { entries: HashMap::new(), max_keys: max_keys.max(1) }
+        RateLimiter { entries: HashMap::new(), ends: BinaryHeap::new(), max_keys: max_keys.max(1) }
     }
 
     /// Counts one request by `key` under `limit`, or refuses it.
     pub fn check(&mut self, key: &K, limit: Limit, now_ms: u64) -> Decision {
-        if !self.entries.contains_key(key) && self.entries.len() >= self.max_keys {
-            self.make_room(now_ms);
+        self.drop_ended(now_ms);
+        if !self.entries.contains_key(key) {
+            if self.entries.len() >= self.max_keys {
+                let next = self.ends.peek().map_or(now_ms, |Reverse((at, _))| *at);
+                return Decision::Full { retry_after_ms: next.saturating_sub(now_ms).max(1) };
+            }
+            let c = Counters::new(now_ms);
+            self.ends.push(Reverse((c.ends_at(), key.clone())));
+            self.entries.insert(key.clone(), c);
         }
-        let c = self.entries.entry(key.clone()).or_insert(Counters {
-            minute_start: now_ms,
-            minute_count: 0,
-            hour_start: now_ms,
-            hour_count: 0,
-            last_seen: now_ms,
-        });
+        let Some(c) = self.entries.get_mut(key) else { return Decision::Full { retry_after_ms: 1 } };
         c.roll(now_ms);
-        c.last_seen = c.last_seen.max(now_ms);
         if c.hour_count >= limit.per_hour {
             let retry_after_ms = c.hour_start.saturating_add(HOUR_MS).saturating_sub(now_ms);
             return Decision::Limited { which: Window::Hour, retry_after_ms };
@@ -130,12 +154,37 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         Decision::Allowed
     }
 
-    fn make_room(&mut self, now_ms: u64) {
-        self.entries.retain(|_, c| !c.idle(now_ms));
-        if self.entries.len() >= self.max_keys {
-            let oldest = self.entries.iter().min_by_key(|(_, c)| c.last_seen).map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                self.entries.remove(&k);
+    /// Moves `from`'s counters to `to` (adding them to `to`'s own, if any): the same requester under a
+    /// new name, say a peer that rotated its key, keeps what it has spent.
+    pub fn transfer(&mut self, from: &K, to: &K) {
+        if from == to {
+            return;
+        }
+        let Some(moved) = self.entries.remove(from) else { return };
+        match self.entries.get_mut(to) {
+            Some(existing) => existing.absorb(moved),
+            None => {
+                self.ends.push(Reverse((moved.ends_at(), to.clone())));
+                self.entries.insert(to.clone(), moved);
+            }
+        }
+    }
+
+    /// Drops the entries whose windows have all ended by `now_ms`.
+    fn drop_ended(&mut self, now_ms: u64) {
+        while let Some(Reverse((at, _))) = self.ends.peek() {
+            if *at > now_ms {
+                break;
+            }
+            let Some(Reverse((_, key))) = self.ends.pop() else { break };
+            match self.entries.get(&key).map(Counters::ends_at) {
+                Some(ends) if ends <= now_ms => {
+                    self.entries.remove(&key);
+                }
+                // Its windows moved on: queue it for when they end (strictly later, so this loop ends).
+                Some(ends) => self.ends.push(Reverse((ends, key))),
+                // Transferred away.
+                None => {}
             }
         }
     }
@@ -216,13 +265,55 @@ mod tests {
     }
 
     #[test]
-    fn memory_is_bounded_by_the_key_cap() {
+    fn a_full_table_refuses_new_keys_and_never_drops_a_live_one() {
         let mut rl = RateLimiter::new(100);
-        for k in 0..10_000u32 {
-            rl.check(&k, Limit::UNTRUSTED, NOW + u64::from(k));
+        for _ in 0..30 {
+            rl.check(&u32::MAX, Limit::UNTRUSTED, NOW);
         }
-        assert_eq!(rl.len(), 100);
-        // The most recent keys are the ones kept.
-        assert!(rl.entries.contains_key(&9_999));
+        let refused = (0..10_000u32)
+            .filter(|k| matches!(rl.check(k, Limit::UNTRUSTED, NOW + 1), Decision::Full { .. }))
+            .count();
+        assert_eq!((rl.len(), refused), (100, 10_000 - 99));
+        // The first key's spent budget survived the flood.
+        assert!(matches!(rl.check(&u32::MAX, Limit::UNTRUSTED, NOW + 2), Decision::Limited { .. }));
+        // A refusal says when a place may free up: when the oldest entry's hour ends.
+        assert_eq!(
+            rl.check(&7_777_777, Limit::UNTRUSTED, NOW + 2),
+            Decision::Full { retry_after_ms: HOUR_MS - 2 }
+        );
+    }
+
+    #[test]
+    fn entries_end_with_their_windows_and_free_their_place() {
+        let mut rl = RateLimiter::new(2);
+        rl.check(&1u32, Limit::UNTRUSTED, NOW);
+        rl.check(&2u32, Limit::UNTRUSTED, NOW + 30 * MINUTE_MS);
+        assert!(matches!(rl.check(&3u32, Limit::UNTRUSTED, NOW + HOUR_MS - 1), Decision::Full { .. }));
+        // Key 1's hour has ended: its place goes to key 3; key 2 is still live.
+        assert_eq!(rl.check(&3u32, Limit::UNTRUSTED, NOW + HOUR_MS), Decision::Allowed);
+        assert_eq!(rl.len(), 2);
+        // Key 2 started a new minute late in its hour: it stays until that minute ends too.
+        rl.check(&2u32, Limit::UNTRUSTED, NOW + 30 * MINUTE_MS + HOUR_MS - 1);
+        let ended = NOW + 30 * MINUTE_MS + HOUR_MS;
+        assert!(matches!(rl.check(&4u32, Limit::UNTRUSTED, ended), Decision::Full { .. }));
+        assert_eq!(rl.check(&4u32, Limit::UNTRUSTED, ended + MINUTE_MS), Decision::Allowed);
+    }
+
+    #[test]
+    fn a_transferred_budget_stays_spent_under_the_new_key() {
+        let mut rl = RateLimiter::new(10);
+        for _ in 0..20 {
+            rl.check(&"old", Limit::UNTRUSTED, NOW);
+        }
+        for _ in 0..5 {
+            rl.check(&"new", Limit::UNTRUSTED, NOW);
+        }
+        rl.transfer(&"old", &"new");
+        let allowed =
+            (0..30).filter(|_| rl.check(&"new", Limit::UNTRUSTED, NOW) == Decision::Allowed).count();
+        assert_eq!((allowed, rl.len()), (5, 1));
+        // The old name starts from nothing: the caller decides whom a key belongs to.
+        rl.transfer(&"missing", &"new");
+        assert_eq!(rl.len(), 1);
     }
 }

@@ -149,6 +149,14 @@ impl AccessFile {
         self.grants.iter().map(|g| g.peer_key).collect()
     }
 
+    /// Every key of the peer whose grants answer to `key` at `now_ms`: the current key of each such grant
+    /// and every key it rotated away from (in its grace period or not). Empty if no grant answers.
+    pub fn chain_of(&self, key: &PublicId, now_ms: u64) -> BTreeSet<PublicId> {
+        self.grants_of(key, now_ms)
+            .flat_map(|g| std::iter::once(g.peer_key).chain(g.old_keys.iter().map(|o| o.key)))
+            .collect()
+    }
+
     fn name_of(&self, key: &PublicId) -> Option<String> {
         self.grants.iter().find(|g| g.peer_key == *key).map(|g| g.peer_name.clone())
     }
@@ -242,9 +250,13 @@ impl Access {
         })
     }
 
-    /// Moves `old`'s grants to `new`, keeping `old` accepted until `accepted_until`. Returns how many
-    /// grants moved (0 if `old` holds none, or they already moved).
+    /// Moves `old`'s grants to `new`, keeping `old` accepted until `accepted_until` (the keys `old` itself
+    /// replaced keep their own dates). Returns how many grants moved (0 if `old` holds none, or they
+    /// already moved); then the file is not written.
     pub fn rotate_key(&self, old: &PublicId, new: &PublicId, accepted_until: u64) -> StoreResult<usize> {
+        if !self.load()?.grants.iter().any(|g| g.peer_key == *old) {
+            return Ok(0);
+        }
         self.update(|doc| {
             let mut moved = 0;
             for g in doc.grants.iter_mut().filter(|g| g.peer_key == *old) {
@@ -332,7 +344,15 @@ mod tests {
         let (old, new) = (key(), key());
         access.add(Grant::new(old, ["dev".into()], [Capability::Inject], 1)).unwrap();
         assert_eq!(access.rotate_key(&old, &new, 1_000).unwrap(), 1);
+        let stamp = || {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(home.file(ACCESS_FILE)).unwrap();
+            (m.ino(), m.mtime(), m.mtime_nsec())
+        };
+        let before = stamp();
         assert_eq!(access.rotate_key(&old, &new, 1_000).unwrap(), 0, "idempotent");
+        assert_eq!(access.rotate_key(&key(), &key(), 1_000).unwrap(), 0);
+        assert_eq!(stamp(), before, "nothing moved, so nothing was written");
         let doc = access.load().unwrap();
         assert_eq!(doc.capabilities(&new, "dev", 5_000).len(), 1);
         assert_eq!(doc.capabilities(&old, "dev", 999).len(), 1);
@@ -340,6 +360,27 @@ mod tests {
         access.touch(&old, 500, &["127.0.0.1:5".into()]).unwrap();
         let g = &access.load().unwrap().grants[0];
         assert_eq!((g.last_seen, g.addrs.as_slice()), (Some(500), &["127.0.0.1:5".to_string()][..]));
+    }
+
+    #[test]
+    fn a_chain_of_rotations_keeps_each_old_keys_own_grace_and_revoke_sees_every_key() {
+        let (_d, home) = home();
+        let access = Access::of(&home);
+        let (k0, k1, k2) = (key(), key(), key());
+        access.add(Grant::new(k0, ["dev".into()], [Capability::Inject], 1)).unwrap();
+        access.rotate_key(&k0, &k1, 1_000).unwrap();
+        access.rotate_key(&k1, &k2, 5_000).unwrap();
+        let doc = access.load().unwrap();
+        // k0's grace still ends when its own rotation said, not with k1's.
+        assert_eq!(doc.capabilities(&k0, "dev", 999).len(), 1);
+        assert!(doc.capabilities(&k0, "dev", 1_000).is_empty());
+        assert_eq!(doc.capabilities(&k1, "dev", 4_999).len(), 1);
+        assert!(doc.capabilities(&k1, "dev", 5_000).is_empty());
+        // Whichever key names the peer, its whole chain is found (for closing connections on revoke).
+        for k in [k0, k1, k2] {
+            assert_eq!(doc.chain_of(&k, 500), BTreeSet::from([k0, k1, k2]));
+        }
+        assert!(doc.chain_of(&key(), 500).is_empty());
     }
 
     #[test]

@@ -190,7 +190,8 @@ impl Peers {
     }
 
     /// Moves the record of `old` to `new` (with its new encryption key), keeping `old` accepted until
-    /// `accepted_until`; `addrs`, if not empty, replace the address hints. Returns whether a record moved.
+    /// `accepted_until` (the keys `old` itself replaced keep their own dates); `addrs`, if not empty,
+    /// replace the address hints. Returns whether a record moved; if none did, the file is not written.
     pub fn rotate_key(
         &self,
         old: &PublicId,
@@ -199,6 +200,9 @@ impl Peers {
         accepted_until: u64,
         addrs: &[String],
     ) -> StoreResult<bool> {
+        if !self.load()?.peers.iter().any(|p| p.public_key == *old) {
+            return Ok(false);
+        }
         self.update(|doc| {
             let Some(peer) = doc.peers.iter_mut().find(|p| p.public_key == *old) else {
                 return Ok(false);
@@ -296,7 +300,15 @@ mod tests {
         let (old, new) = (key(), key());
         peers.upsert(alice(old)).unwrap();
         assert!(peers.rotate_key(&old, &new, [9; 32], 1_000, &["127.0.0.1:5000".into()]).unwrap());
+        let stamp = || {
+            use std::os::unix::fs::MetadataExt;
+            let m = std::fs::metadata(home.file(PEERS_FILE)).unwrap();
+            (m.ino(), m.mtime(), m.mtime_nsec())
+        };
+        let before = stamp();
         assert!(!peers.rotate_key(&old, &new, [9; 32], 1_000, &[]).unwrap());
+        assert!(!peers.rotate_key(&key(), &key(), [9; 32], 1_000, &[]).unwrap());
+        assert_eq!(stamp(), before, "nothing moved, so nothing was written");
         let doc = peers.load().unwrap();
         let p = doc.resolve("alice", 0).unwrap();
         assert_eq!((p.public_key, p.short_id.clone()), (new, new.short()));

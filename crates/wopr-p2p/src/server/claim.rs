@@ -1,8 +1,10 @@
 //! Inbound `Claim`: an invite's subject turning the token into a grant.
 //!
 //! Checks, in order: 5 claims per minute per remote key; `verify_claim` (issued by me, my signature,
-//! not expired, remote key = subject); the single-use nonce, recorded in `wopr.db` (a store failure
-//! refuses the claim). Then the grant goes into `access.json` and the claimant gets `ClaimAccepted`.
+//! not expired, remote key = subject); the subject key was never rotated away from (an invite to a
+//! retired key would otherwise give it a grant of its own, outliving its grace period); the single-use
+//! nonce, recorded in `wopr.db` (a store failure refuses the claim). Then the grant goes into
+//! `access.json` and the claimant gets `ClaimAccepted`.
 
 use std::sync::Arc;
 
@@ -12,7 +14,7 @@ use wopr_proto::invite::{UsedNonces, verify_claim};
 use wopr_proto::message::{Claim, Message};
 use wopr_store::{AuditLog, Decision, Grant};
 
-use super::limits::{Kind, Refusal};
+use super::limits::{Kind, Refusal, Standing};
 use crate::endpoint::observed_hints;
 use crate::inner::{Audited, Inner, lock};
 use crate::invite::store_capabilities;
@@ -40,15 +42,23 @@ impl Inner {
     pub(super) async fn claim(
         self: &Arc<Self>,
         remote: PublicId,
+        standing: &Standing,
         conn: &Connection,
         m: &Claim,
         what: &Audited,
         stream: &mut SealedStream,
     ) -> Result<(), Refusal> {
-        let now = wopr_store::now_ms();
-        lock(&self.limits).check(Kind::Claim, &remote, now)?;
+        let now = self.now();
+        lock(&self.limits).check(Kind::Claim, standing, now)?;
         let verified = verify_claim(&m.token, &self.me, &remote, now)
             .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
+        if let Some(successor) = self.successor_of(&remote)? {
+            return Err(Refusal::unauthorized(format!(
+                "key {} was rotated to {}: invites to the old key no longer count; ask for an invite to the new one",
+                remote.short(),
+                successor.short()
+            )));
+        }
         let token = {
             let audit = lock(&self.audit);
             verified.consume(&mut NonceTable { audit: &audit, claimant: remote })
@@ -64,6 +74,8 @@ impl Inner {
             tracing::error!(%e, "cannot record a claimed grant");
             Refusal::rejected("the issuer could not record the grant; ask it to check its access.json")
         })?;
+        // The claimant is a known peer now, on this very connection.
+        self.registry.promote(&remote, conn);
         self.record(
             &remote,
             what,
@@ -74,5 +86,21 @@ impl Inner {
         let _ = stream.send_message(accepted).await;
         stream.finish();
         Ok(())
+    }
+}
+
+impl Inner {
+    /// The current key of the peer that rotated away from `key`, if any did (in its grace period or
+    /// not), per `access.json` and `peers.json`.
+    fn successor_of(&self, key: &PublicId) -> Result<Option<PublicId>, Refusal> {
+        let retired = |old: &[wopr_store::OldKey]| old.iter().any(|o| o.key == *key);
+        let access = self.access_doc().map_err(Refusal::rejected)?;
+        let peers = self.peers_doc().map_err(|e| {
+            tracing::error!(%e, "cannot read peers.json");
+            Refusal::rejected("this node cannot read its peers right now")
+        })?;
+        let granted = access.grants.iter().find(|g| g.peer_key != *key && retired(&g.old_keys));
+        let known = peers.peers.iter().find(|p| p.public_key != *key && retired(&p.old_keys));
+        Ok(granted.map(|g| g.peer_key).or(known.map(|p| p.public_key)))
     }
 }

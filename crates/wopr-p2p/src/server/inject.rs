@@ -1,4 +1,5 @@
-//! Inbound `Inject` and `Log`: the grant check, then the AI turn (streamed back) or the log entry.
+//! Inbound `Inject` and `Log`: the grant check, the peer's limit, then the AI turn (streamed back) or the
+//! log entry.
 
 use std::sync::Arc;
 
@@ -10,7 +11,7 @@ use wopr_proto::frame::MAX_PAYLOAD;
 use wopr_proto::message::{DoneStatus, ErrorMessage, Inject, Log, Message};
 use wopr_store::{Capability, Decision};
 
-use super::limits::{Kind, Refusal, truncate};
+use super::limits::{Kind, Refusal, Standing, truncate};
 use crate::inner::{Audited, Inner, lock};
 use crate::wire::SealedStream;
 
@@ -27,6 +28,7 @@ impl Inner {
     pub(super) async fn inject(
         self: &Arc<Self>,
         remote: PublicId,
+        standing: &Standing,
         conn: &Connection,
         m: &Inject,
         what: &Audited,
@@ -38,12 +40,13 @@ impl Inner {
                 m.hop_count
             )));
         }
-        lock(&self.limits).check(Kind::Inject, &remote, wopr_store::now_ms())?;
-        check_payload(&m.text)?;
+        // The grant first: a key without one gets no inject counter (see `limits`).
         let caps = self.capabilities(&remote, &m.session).map_err(Refusal::rejected)?;
         if caps.is_empty() {
             return Err(no_grant(&m.session));
         }
+        lock(&self.limits).check(Kind::Inject, standing, self.now())?;
+        check_payload(&m.text)?;
         self.touch_grant(&remote, conn);
         if !caps.contains(&Capability::Inject) {
             self.record(
@@ -62,17 +65,18 @@ impl Inner {
     pub(super) async fn log(
         self: &Arc<Self>,
         remote: PublicId,
+        standing: &Standing,
         conn: &Connection,
         m: &Log,
         what: &Audited,
         stream: &mut SealedStream,
     ) -> Result<(), Refusal> {
-        lock(&self.limits).check(Kind::Log, &remote, wopr_store::now_ms())?;
-        check_payload(&m.text)?;
         // Either capability lets a peer add to the conversation; `inject` only adds the AI answer.
         if self.capabilities(&remote, &m.session).map_err(Refusal::rejected)?.is_empty() {
             return Err(no_grant(&m.session));
         }
+        lock(&self.limits).check(Kind::Log, standing, self.now())?;
+        check_payload(&m.text)?;
         self.touch_grant(&remote, conn);
         self.record(&remote, what, Decision::Accepted, None);
         self.run_log(remote, &m.session, &m.text, stream).await

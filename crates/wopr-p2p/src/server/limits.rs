@@ -4,19 +4,37 @@
 //! refused requests are cut off early), then its envelope against the peer's replay window, then against
 //! the limit of its kind: injects and logs 30/minute and 300/hour (every P2P peer is `untrusted`),
 //! claims 5/minute. A refusal says which limit and when to retry.
+//!
+//! Budgets are kept in two tables, so strangers cannot touch what known peers have spent:
+//! - **Known peers** (a grant in `access.json` or a record in `peers.json`) are counted by their
+//!   [`Standing::Known`] key, the current key of their chain, whichever of its keys they connect with; a
+//!   rotation moves the counters to the new key ([`Limits::follow_rotation`]).
+//! - **Strangers** are counted by their connection key in a table of their own. They only ever reach the
+//!   request budget and the claim limit: injects and logs are checked against the grant first.
+//!
+//! Both tables are bounded and never drop a live entry to make room: when full, the newcomer is refused
+//! (a stranger flood can crowd out other strangers for a while, never reset anyone's budget). Replay
+//! windows are kept the same way, in two bounded tables: known peers' and strangers'.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 use wopr_identity::PublicId;
 use wopr_proto::ErrorCode;
 use wopr_proto::message::{ErrorMessage, MAX_ERROR_MESSAGE};
-use wopr_proto::ratelimit::{Decision, Limit, RateLimiter, Window};
-use wopr_proto::replay::{ReplayError, ReplayWindow};
+use wopr_proto::ratelimit::{Decision, Limit, MINUTE_MS, RateLimiter, Window};
+use wopr_proto::replay::{ReplayError, ReplayWindows};
 
 use crate::error::human_ms;
 
 /// Requests of any kind per peer, refused ones included: a flood stops here before it costs more.
 pub const REQUEST_LIMIT: Limit = Limit { per_minute: 120, per_hour: 1200 };
+
+/// Strangers (keys with no grant and no `peers.json` record) tracked at once.
+pub const MAX_STRANGERS: usize = 10_000;
+
+/// Known peers tracked at once (there are only as many as the owner granted or reached).
+const MAX_KNOWN: usize = 10_000;
 
 /// The per-peer limits a node enforces on inbound work. [`PeerLimits::default`] is the protocol's
 /// (every P2P peer is `untrusted`), and it is what every node built from settings runs with: no config
@@ -33,6 +51,8 @@ pub struct PeerLimits {
     pub logs: Limit,
     /// Invite claims ([`Limit::CLAIMS`]: 5 per minute).
     pub claims: Limit,
+    /// Strangers tracked at once ([`MAX_STRANGERS`]); while that many are, further strangers are refused.
+    pub strangers: usize,
 }
 
 impl Default for PeerLimits {
@@ -42,6 +62,7 @@ impl Default for PeerLimits {
             injects: Limit::UNTRUSTED,
             logs: Limit::UNTRUSTED,
             claims: Limit::CLAIMS,
+            strangers: MAX_STRANGERS,
         }
     }
 }
@@ -49,8 +70,34 @@ impl Default for PeerLimits {
 /// Nonces one peer's replay window holds (its request budget allows 600 per replay window).
 const REPLAY_CAPACITY: usize = 2048;
 
-/// Peers with a replay window kept in memory before idle windows are dropped.
-const MAX_REPLAY_PEERS: usize = 4096;
+/// Peers with a replay window at once, in each of the two tables (known peers, strangers); while that
+/// many hold live nonces, newcomers to that table wait.
+pub(crate) const MAX_REPLAY_PEERS: usize = 4096;
+
+/// Keys whose request-budget refusals are remembered as audited (one audit row per key and minute).
+const MAX_FLOOD_AUDITED: usize = 4096;
+
+/// Whom a request is counted against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// A peer with a grant or a `peers.json` record, by the current key of its chain.
+    Known(PublicId),
+    /// Anyone else, by the key it connected with.
+    Stranger(PublicId),
+}
+
+impl Standing {
+    pub(crate) fn is_known(&self) -> bool {
+        matches!(self, Standing::Known(_))
+    }
+
+    /// The key its counters are kept under.
+    pub(crate) fn key(&self) -> &PublicId {
+        match self {
+            Standing::Known(key) | Standing::Stranger(key) => key,
+        }
+    }
+}
 
 /// A refused request: what to tell the peer (and to write in the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,6 +122,10 @@ impl Refusal {
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Invalid, message)
+    }
+
+    fn busy(message: String, retry_after_ms: u64) -> Self {
+        Refusal { code: ErrorCode::RateLimited, message, retry_after_ms: Some(retry_after_ms) }
     }
 
     /// The `Error` message to send.
@@ -117,121 +168,205 @@ impl Kind {
     }
 }
 
-fn limited(what: &str, limit: Limit, which: Window, retry_after_ms: u64) -> Refusal {
-    let (n, per) = match which {
-        Window::Minute => (limit.per_minute, "minute"),
-        Window::Hour => (limit.per_hour, "hour"),
+fn refused(what: &str, limit: Limit, who: &Standing, decision: Decision) -> Result<(), Refusal> {
+    let (n, per, retry_after_ms) = match decision {
+        Decision::Allowed => return Ok(()),
+        Decision::Limited { which: Window::Minute, retry_after_ms } => {
+            (limit.per_minute, "minute", retry_after_ms)
+        }
+        Decision::Limited { which: Window::Hour, retry_after_ms } => (limit.per_hour, "hour", retry_after_ms),
+        Decision::Full { retry_after_ms } => {
+            let whom = if who.is_known() { "peers" } else { "unknown peers" };
+            let message = format!(
+                "this node is busy with as many {whom} as it tracks; retry in {}",
+                human_ms(retry_after_ms)
+            );
+            return Err(Refusal::busy(message, retry_after_ms));
+        }
     };
-    Refusal {
-        code: ErrorCode::RateLimited,
-        message: format!(
-            "rate limit: at most {n} {what} per {per} per peer; retry in {}",
-            human_ms(retry_after_ms)
-        ),
-        retry_after_ms: Some(retry_after_ms),
-    }
+    let message =
+        format!("rate limit: at most {n} {what} per {per} per peer; retry in {}", human_ms(retry_after_ms));
+    Err(Refusal::busy(message, retry_after_ms))
 }
 
-/// The limiter state of one node.
-#[derive(Debug, Default)]
-pub(crate) struct Limits {
-    config: PeerLimits,
+/// One table of counters: a request budget and a limit per kind.
+#[derive(Debug)]
+struct Budgets {
     requests: RateLimiter<PublicId>,
     injects: RateLimiter<PublicId>,
     logs: RateLimiter<PublicId>,
     claims: RateLimiter<PublicId>,
-    replay: HashMap<PublicId, ReplayWindow>,
-    flood_audited: HashMap<PublicId, u64>,
+}
+
+impl Budgets {
+    fn new(max_keys: usize) -> Self {
+        Budgets {
+            requests: RateLimiter::new(max_keys),
+            injects: RateLimiter::new(max_keys),
+            logs: RateLimiter::new(max_keys),
+            claims: RateLimiter::new(max_keys),
+        }
+    }
+
+    fn of(&mut self, kind: Kind) -> &mut RateLimiter<PublicId> {
+        match kind {
+            Kind::Inject => &mut self.injects,
+            Kind::Log => &mut self.logs,
+            Kind::Claim => &mut self.claims,
+        }
+    }
+}
+
+/// The limiter state of one node.
+#[derive(Debug)]
+pub(crate) struct Limits {
+    config: PeerLimits,
+    known: Budgets,
+    strangers: Budgets,
+    replay: ReplayWindows<PublicId>,
+    strangers_replay: ReplayWindows<PublicId>,
+    flood_audited: FloodAudit,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::new(PeerLimits::default())
+    }
 }
 
 impl Limits {
     /// Limiter state enforcing `config`.
     pub(crate) fn new(config: PeerLimits) -> Self {
-        Limits { config, ..Limits::default() }
+        Limits {
+            config,
+            known: Budgets::new(MAX_KNOWN),
+            strangers: Budgets::new(config.strangers),
+            replay: ReplayWindows::new(wopr_proto::MAX_SKEW_MS, REPLAY_CAPACITY, MAX_REPLAY_PEERS),
+            strangers_replay: ReplayWindows::new(wopr_proto::MAX_SKEW_MS, REPLAY_CAPACITY, MAX_REPLAY_PEERS),
+            flood_audited: FloodAudit::default(),
+        }
     }
 
-    /// Counts one request stream of `peer`, whatever it holds.
-    pub(crate) fn request(&mut self, peer: &PublicId, now_ms: u64) -> Result<(), Refusal> {
+    fn table(&mut self, who: &Standing) -> &mut Budgets {
+        match who {
+            Standing::Known(_) => &mut self.known,
+            Standing::Stranger(_) => &mut self.strangers,
+        }
+    }
+
+    /// Counts one request stream (or connection) of `who`, whatever it holds.
+    pub(crate) fn request(&mut self, who: &Standing, now_ms: u64) -> Result<(), Refusal> {
         let limit = self.config.requests;
-        match self.requests.check(peer, limit, now_ms) {
-            Decision::Allowed => Ok(()),
-            Decision::Limited { which, retry_after_ms } => {
-                Err(limited("requests", limit, which, retry_after_ms))
-            }
-        }
+        let decision = self.table(who).requests.check(who.key(), limit, now_ms);
+        refused("requests", limit, who, decision)
     }
 
-    /// Whether a request-budget refusal of `peer` should be audited: the first one each minute is, so a
-    /// flood cannot fill the audit log.
-    pub(crate) fn audit_flood(&mut self, peer: &PublicId, now_ms: u64) -> bool {
-        if self.flood_audited.len() >= MAX_REPLAY_PEERS {
-            self.flood_audited.retain(|_, at| now_ms.saturating_sub(*at) < 60_000);
-        }
-        let at = self.flood_audited.entry(*peer).or_insert(0);
-        if now_ms.saturating_sub(*at) < 60_000 {
-            return false;
-        }
-        *at = now_ms;
-        true
-    }
-
-    /// Counts one request of `kind` by `peer`.
-    pub(crate) fn check(&mut self, kind: Kind, peer: &PublicId, now_ms: u64) -> Result<(), Refusal> {
-        let (limiter, limit) = match kind {
-            Kind::Inject => (&mut self.injects, self.config.injects),
-            Kind::Log => (&mut self.logs, self.config.logs),
-            Kind::Claim => (&mut self.claims, self.config.claims),
+    /// Counts one request of `kind` by `who`. Check the grant first: a stranger's inject or log must be
+    /// refused before it gets here, so strangers never hold inject or log counters.
+    pub(crate) fn check(&mut self, kind: Kind, who: &Standing, now_ms: u64) -> Result<(), Refusal> {
+        let limit = match kind {
+            Kind::Inject => self.config.injects,
+            Kind::Log => self.config.logs,
+            Kind::Claim => self.config.claims,
         };
-        match limiter.check(peer, limit, now_ms) {
-            Decision::Allowed => Ok(()),
-            Decision::Limited { which, retry_after_ms } => {
-                Err(limited(kind.noun(), limit, which, retry_after_ms))
-            }
-        }
+        let decision = self.table(who).of(kind).check(who.key(), limit, now_ms);
+        refused(kind.noun(), limit, who, decision)
     }
 
-    /// Runs an envelope's nonce and timestamp through `peer`'s replay window.
+    /// Runs an envelope's nonce and timestamp through `who`'s replay window, in its table.
     pub(crate) fn replay(
         &mut self,
-        peer: &PublicId,
+        who: &Standing,
         nonce: &[u8; 16],
         timestamp_ms: u64,
         now_ms: u64,
     ) -> Result<(), Refusal> {
-        if self.replay.len() >= MAX_REPLAY_PEERS && !self.replay.contains_key(peer) {
-            self.replay.retain(|_, w| {
-                w.evict(now_ms);
-                !w.is_empty()
-            });
-        }
-        let window = self
-            .replay
-            .entry(*peer)
-            .or_insert_with(|| ReplayWindow::with_limits(wopr_proto::MAX_SKEW_MS, REPLAY_CAPACITY));
-        window.check(nonce, timestamp_ms, now_ms).map_err(|e| match e {
-            ReplayError::Full { retry_after_ms, .. } => Refusal {
-                code: ErrorCode::RateLimited,
-                message: format!("too many messages in flight; retry in {}", human_ms(retry_after_ms)),
-                retry_after_ms: Some(retry_after_ms),
-            },
+        let checked = match who {
+            Standing::Known(key) => self.replay.check(key, nonce, timestamp_ms, now_ms),
+            Standing::Stranger(key) => self.strangers_replay.check(key, nonce, timestamp_ms, now_ms),
+        };
+        checked.map_err(|e| match e {
+            ReplayError::Full { retry_after_ms, .. } | ReplayError::Crowded { retry_after_ms, .. } => {
+                Refusal::busy(
+                    format!("too many messages in flight; retry in {}", human_ms(retry_after_ms)),
+                    retry_after_ms,
+                )
+            }
             ReplayError::Replayed => Refusal::invalid("replayed message: this nonce was already used"),
             stale @ ReplayError::Stale { .. } => {
                 Refusal::invalid(format!("{stale}; check the clock of the sending machine"))
             }
         })
     }
+
+    /// A known peer rotated from `old` to `new`: what it spent, and the nonces it used, stay its own.
+    pub(crate) fn follow_rotation(&mut self, old: &PublicId, new: &PublicId) {
+        let k = &mut self.known;
+        for limiter in [&mut k.requests, &mut k.injects, &mut k.logs, &mut k.claims] {
+            limiter.transfer(old, new);
+        }
+        self.replay.transfer(old, new);
+    }
+
+    /// Whether a request-budget refusal of `key` should be audited: the first one each minute is, so a
+    /// flood cannot fill the audit log.
+    pub(crate) fn audit_flood(&mut self, key: &PublicId, now_ms: u64) -> bool {
+        self.flood_audited.first_this_minute(key, now_ms)
+    }
+}
+
+/// The keys whose flood was audited in the last minute, oldest first: bounded, and trimmed from the
+/// front, never scanned. While it is full, further floods are not audited (their refusals still are
+/// sent), so a crowd of fresh keys cannot fill the audit log either.
+#[derive(Debug, Default)]
+struct FloodAudit {
+    at: HashMap<PublicId, u64>,
+    order: BinaryHeap<Reverse<(u64, PublicId)>>,
+}
+
+impl FloodAudit {
+    fn first_this_minute(&mut self, key: &PublicId, now_ms: u64) -> bool {
+        while let Some(Reverse((at, _))) = self.order.peek() {
+            if now_ms.saturating_sub(*at) < MINUTE_MS {
+                break;
+            }
+            if let Some(Reverse((at, key))) = self.order.pop()
+                && self.at.get(&key) == Some(&at)
+            {
+                self.at.remove(&key);
+            }
+        }
+        if self.at.contains_key(key) || self.at.len() >= MAX_FLOOD_AUDITED {
+            return false;
+        }
+        self.at.insert(*key, now_ms);
+        self.order.push(Reverse((now_ms, *key)));
+        true
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wopr_proto::ratelimit::HOUR_MS;
 
     const NOW: u64 = 1_700_000_000_000;
+
+    /// A key made of `n`: cheap, distinct, never a real peer.
+    fn fresh(n: u32) -> PublicId {
+        let mut b = [0xee; 32];
+        b[..4].copy_from_slice(&n.to_be_bytes());
+        PublicId(b)
+    }
+
+    fn known() -> Standing {
+        Standing::Known(wopr_identity::Identity::generate().public_id())
+    }
 
     #[test]
     fn the_31st_inject_in_a_minute_is_refused_naming_the_limit() {
         let mut l = Limits::default();
-        let peer = wopr_identity::Identity::generate().public_id();
+        let peer = known();
         for _ in 0..30 {
             l.check(Kind::Inject, &peer, NOW).unwrap();
         }
@@ -249,7 +384,7 @@ mod tests {
 
     #[test]
     fn raised_limits_apply_and_the_defaults_are_the_protocols() {
-        let peer = wopr_identity::Identity::generate().public_id();
+        let peer = known();
         let raised = Limit { per_minute: 1000, per_hour: 10_000 };
         let mut l = Limits::new(PeerLimits { injects: raised, ..PeerLimits::default() });
         for _ in 0..100 {
@@ -258,19 +393,101 @@ mod tests {
         l.check(Kind::Log, &peer, NOW).unwrap();
         let d = PeerLimits::default();
         assert_eq!((d.injects, d.logs, d.claims), (Limit::UNTRUSTED, Limit::UNTRUSTED, Limit::CLAIMS));
-        assert_eq!(d.requests, REQUEST_LIMIT);
+        assert_eq!((d.requests, d.strangers), (REQUEST_LIMIT, MAX_STRANGERS));
     }
 
     #[test]
     fn replays_and_stale_messages_are_invalid() {
         let mut l = Limits::default();
-        let peer = wopr_identity::Identity::generate().public_id();
+        let peer = known();
         l.replay(&peer, &[1; 16], NOW, NOW).unwrap();
         assert_eq!(l.replay(&peer, &[1; 16], NOW, NOW).unwrap_err().code, ErrorCode::Invalid);
-        let other = wopr_identity::Identity::generate().public_id();
+        let other = known();
         l.replay(&other, &[1; 16], NOW, NOW).unwrap();
         let stale = l.replay(&peer, &[2; 16], NOW - 10 * 60_000, NOW).unwrap_err();
         assert!(stale.message.contains("clock"), "{}", stale.message);
+        // Strangers' windows are kept apart.
+        let stranger = Standing::Stranger(fresh(1));
+        assert!(l.replay(&stranger, &[3; 16], NOW - 10 * 60_000, NOW).unwrap_err().message.contains("clock"));
+        l.replay(&stranger, &[3; 16], NOW, NOW).unwrap();
+        assert_eq!(l.replay(&stranger, &[3; 16], NOW, NOW).unwrap_err().code, ErrorCode::Invalid);
+        assert_eq!((l.replay.len(), l.strangers_replay.len()), (2, 1));
+    }
+
+    #[test]
+    fn a_flood_of_fresh_keys_never_resets_a_granted_peers_budget() {
+        let mut l = Limits::default();
+        let p = known();
+        for _ in 0..30 {
+            l.check(Kind::Inject, &p, NOW).unwrap();
+        }
+        // What the server does for each: the request budget, then (no grant) no inject counter at all. And
+        // even a limiter that strangers did reach keeps P's counters apart.
+        let mut crowded = 0;
+        for n in 0..10_001 {
+            let stranger = Standing::Stranger(fresh(n));
+            let at = NOW + 1 + u64::from(n);
+            if l.request(&stranger, at).is_err() {
+                crowded += 1;
+            }
+            let _ = l.check(Kind::Claim, &stranger, at);
+        }
+        assert_eq!(crowded, 1, "the 10,001st stranger is refused, nobody is dropped for it");
+        let r = l.check(Kind::Inject, &p, NOW + 20_000);
+        assert_eq!(r.map_err(|r| r.code), Err(ErrorCode::RateLimited), "P's 31st inject was let through");
+        let refusal = l.request(&Standing::Stranger(fresh(20_000)), NOW + 20_000).unwrap_err();
+        assert_eq!(refusal.code, ErrorCode::RateLimited);
+        assert!(refusal.message.contains("unknown peers"), "{}", refusal.message);
+        // An hour later the strangers' entries have ended and their places are free again.
+        l.request(&Standing::Stranger(fresh(20_000)), NOW + 10_002 + HOUR_MS).unwrap();
+    }
+
+    #[test]
+    fn replay_windows_stay_within_their_stated_bound() {
+        let mut l = Limits::default();
+        let mut crowded = 0;
+        for n in 0..5_000 {
+            if let Err(r) = l.replay(&Standing::Known(fresh(n)), &[1; 16], NOW, NOW) {
+                assert_eq!(r.code, ErrorCode::RateLimited, "{}", r.message);
+                crowded += 1;
+            }
+        }
+        assert!(l.replay.len() <= MAX_REPLAY_PEERS, "{} replay windows", l.replay.len());
+        assert_eq!(crowded, 5_000 - MAX_REPLAY_PEERS);
+        // No admitted peer's nonce was forgotten to make room.
+        assert_eq!(
+            l.replay(&Standing::Known(fresh(0)), &[1; 16], NOW, NOW).unwrap_err().code,
+            ErrorCode::Invalid
+        );
+        // Strangers have a table of their own, as bounded, and take no known peer's place.
+        for n in 0..5_000 {
+            let _ = l.replay(&Standing::Stranger(fresh(10_000 + n)), &[1; 16], NOW, NOW);
+        }
+        assert_eq!((l.replay.len(), l.strangers_replay.len()), (MAX_REPLAY_PEERS, MAX_REPLAY_PEERS));
+    }
+
+    #[test]
+    fn a_rotated_peer_keeps_what_it_spent() {
+        let mut l = Limits::default();
+        let (old, new) = (fresh(1), fresh(2));
+        for _ in 0..30 {
+            l.check(Kind::Inject, &Standing::Known(old), NOW).unwrap();
+        }
+        l.replay(&Standing::Known(old), &[7; 16], NOW, NOW).unwrap();
+        l.follow_rotation(&old, &new);
+        assert!(l.check(Kind::Inject, &Standing::Known(new), NOW).is_err());
+        assert!(l.replay(&Standing::Known(new), &[7; 16], NOW, NOW).is_err());
+    }
+
+    #[test]
+    fn floods_are_audited_once_a_minute_per_key_and_the_memory_is_bounded() {
+        let mut l = Limits::default();
+        assert!(l.audit_flood(&fresh(0), NOW));
+        assert!(!l.audit_flood(&fresh(0), NOW + 59_999));
+        assert!(l.audit_flood(&fresh(0), NOW + 60_000));
+        let audited = (1..10_000).filter(|n| l.audit_flood(&fresh(*n), NOW + 60_000)).count();
+        assert_eq!(audited, MAX_FLOOD_AUDITED - 1);
+        assert!(l.audit_flood(&fresh(1), NOW + 120_000));
     }
 
     #[test]
