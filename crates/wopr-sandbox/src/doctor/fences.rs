@@ -1,0 +1,77 @@
+//! Probes of the fences that depend on the host: the memory bound of the whole sandbox (a cgroup, which
+//! needs root or a delegated subtree) and Landlock (which needs a kernel that offers it).
+
+use std::time::Duration;
+
+use super::Verdict;
+use crate::{Command, Policy, Sandbox};
+
+/// Memory each probe process holds, and the limit the probe runs under: two holders cannot fit.
+const HOLD_MIB: u64 = 40;
+const LIMIT_MIB: u64 = 64;
+
+/// Three processes each fill and keep a 40 MiB buffer (`dd` blocked writing into a pipe nobody reads)
+/// under a 64 MiB limit. A bound on the whole sandbox lets at most one keep it; a bound per process
+/// (rlimits) lets all three.
+pub(super) fn whole_memory(sb: &dyn Sandbox, policy: &Policy) -> (Verdict, String) {
+    let mut p = policy.clone().with_timeout(Duration::from_secs(30));
+    p.limits.memory_bytes = LIMIT_MIB << 20;
+    let script = format!(
+        "for i in 1 2 3; do busybox dd if=/dev/zero bs={HOLD_MIB}M count=1 2>/dev/null | busybox sleep 25 & done
+         t=0; while [ $t -lt 400 ]; do
+           held=0; busy=0
+           for d in /proc/[0-9]*; do
+             case \"$(busybox tr '\\0' ' ' < $d/cmdline 2>/dev/null)\" in *bs={HOLD_MIB}M*) ;; *) continue;; esac
+             rss=$(busybox awk '/^VmRSS/ {{ print $2 }}' $d/status 2>/dev/null)
+             if [ \"${{rss:-0}}\" -ge {kib} ]; then held=$((held+1)); else busy=$((busy+1)); fi
+           done
+           [ $busy -eq 0 ] && break
+           busybox sleep 0.05; t=$((t+1))
+         done
+         echo held=$held",
+        kib = (HOLD_MIB << 10) * 95 / 100,
+    );
+    let held = match sb.run(&p, &Command::shell(script)) {
+        Ok(o) => o.stdout_text().lines().find_map(|l| l.strip_prefix("held=")?.parse::<u64>().ok()),
+        Err(e) => return (Verdict::Failed, format!("could not run the probe: {e}")),
+    };
+    let Some(held) = held else { return (Verdict::Failed, "the probe reported nothing".into()) };
+    let seen = format!("{held} of 3 processes kept {HOLD_MIB} MiB each under a {LIMIT_MIB} MiB limit");
+    if held * HOLD_MIB <= LIMIT_MIB {
+        return (Verdict::Ok, seen);
+    }
+    if nix::unistd::geteuid().is_root() {
+        (Verdict::Failed, format!("{seen}: no cgroup bounds the sandbox as a whole"))
+    } else {
+        (
+            Verdict::Unsupported,
+            format!(
+                "{seen}: without root only each process is bounded (address space {} MiB, at most {} \
+                 processes), not the sandbox as a whole; run as root or in a cgroup v2 subtree delegated to \
+                 you (memory and pids controllers) to bound it",
+                policy.limits.memory_bytes >> 20,
+                policy.limits.pids
+            ),
+        )
+    }
+}
+
+/// Writing `/proc/self/comm`: the mount layout and file permissions allow it, only Landlock (which grants
+/// `/proc` read-only) refuses. Reported as missing when the kernel offers no Landlock.
+pub(super) fn landlock(sb: &dyn Sandbox, policy: &Policy) -> (Verdict, String) {
+    let Some(abi) = crate::native::landlock::abi() else {
+        return (
+            Verdict::Unsupported,
+            "the kernel offers no Landlock: files are fenced by the mount layout alone (enable \
+             CONFIG_SECURITY_LANDLOCK and list landlock in the kernel's lsm= parameter)"
+                .into(),
+        );
+    };
+    match sb.run(policy, &Command::shell("echo probe > /proc/self/comm 2>/dev/null && echo WROTE")) {
+        Ok(o) if o.stdout_text().contains("WROTE") => {
+            (Verdict::Failed, format!("the kernel offers Landlock ABI {abi} but it was not applied"))
+        }
+        Ok(_) => (Verdict::Ok, format!("ABI {abi}: /proc read-only, writes only in the workspace and /tmp")),
+        Err(e) => (Verdict::Failed, format!("could not run the probe: {e}")),
+    }
+}
