@@ -45,6 +45,9 @@ const PERSONAS: [u64; 5] = [0, 0x8, 0x2_0000, 0x2_0008, 0xffff_ffff];
 /// The x32 ABI marks its system call numbers with this bit.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("the sandbox's seccomp lists know the x86_64 and aarch64 system call tables only");
+
 #[cfg(target_arch = "x86_64")]
 const AUDIT_ARCH: u32 = 0xc000_003e;
 #[cfg(target_arch = "x86_64")]
