@@ -92,7 +92,14 @@ impl Toolbox for WorkspaceTools {
                 Runner::Refused(reason) => Err(ToolRefused(reason.clone())),
                 Runner::Sandboxed { sandbox, policy } => {
                     let (sandbox, policy) = (sandbox.clone(), policy.clone());
-                    let ran = tokio::task::spawn_blocking(move || sandbox.run(&policy, &command)).await;
+                    // Dropping this call (its turn was cancelled, its peer left or was revoked) kills the
+                    // sandbox at once rather than at its time limit.
+                    let cancel = wopr_sandbox::Cancel::new();
+                    let _kill_on_drop = cancel.on_drop();
+                    let ran = tokio::task::spawn_blocking(move || {
+                        sandbox.run_cancellable(&policy, &command, &cancel)
+                    })
+                    .await;
                     match ran {
                         Ok(Ok(output)) => Ok(describe_output(&call.name, &output)),
                         // The backend itself does not work here: stop, never fall back to the host.

@@ -10,17 +10,20 @@ use wopr_p2p::{BoxFuture, SessionBackend};
 use wopr_providers::ProviderName;
 use wopr_store::{Config, Home, MessageStatus, Role, SessionName};
 
+use crate::turn_limits::{PeerTurns, TurnLimits};
+
 /// Runs peers' turns with the session's own provider. Peers are `untrusted`: their turns' tools run in
 /// the sandbox, in a private workspace per peer and session, or are refused when no sandbox works here;
 /// nothing about local configuration is echoed back to them.
 pub struct AgentBackend {
     home: Home,
+    pub(crate) turns: PeerTurns,
 }
 
 impl AgentBackend {
     /// A backend over `home`.
     pub fn new(home: Home) -> Arc<Self> {
-        Arc::new(AgentBackend { home })
+        Arc::new(AgentBackend { home, turns: PeerTurns::default() })
     }
 
     async fn turn(
@@ -35,6 +38,9 @@ impl AgentBackend {
         let config = Config::of(&self.home)
             .load()
             .map_err(|_| "the peer's configuration is unreadable".to_string())?;
+        let limits = TurnLimits::from_config(&config);
+        wopr_sandbox::set_max_concurrent_runs(limits.sandbox_runs);
+        let _counted = self.turns.enter(from, limits.turns_per_peer)?;
         let providers = config.get("providers").cloned().unwrap_or_default();
         let settings = wopr_providers::Settings::from_env(providers, self.home.models_dir());
         let wanted = meta.provider.as_deref().and_then(|p| p.parse::<ProviderName>().ok());

@@ -12,6 +12,8 @@ pub mod client;
 pub mod ipc;
 pub mod lifecycle;
 mod server;
+mod turn_limits;
 
 pub use backend::AgentBackend;
 pub use server::{DaemonError, report_json, run, status_word};
+pub use turn_limits::{DEFAULT_MAX_TURNS_PER_PEER, KEY_MAX_SANDBOX_RUNS, KEY_MAX_TURNS_PER_PEER, TurnLimits};

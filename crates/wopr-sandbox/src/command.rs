@@ -1,6 +1,6 @@
 //! What to run in a sandbox, and what came back.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, PathBuf};
 use std::time::Duration;
 
 use crate::SandboxError;
@@ -143,13 +143,10 @@ fn lossy<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&String::from_utf8_lossy(bytes))
 }
 
-/// Joins the in-sandbox working directory onto a host workspace path.
-pub(crate) fn host_cwd(workspace: &Path, cwd: &Path) -> PathBuf {
-    workspace.join(cwd.strip_prefix(crate::WORKSPACE_MOUNT).unwrap_or(cwd))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     #[test]

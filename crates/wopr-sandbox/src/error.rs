@@ -19,6 +19,18 @@ pub enum SandboxError {
     /// The working directory would leave the workspace.
     #[error("working directory {0:?} is outside the workspace: give a relative path without '..'")]
     CwdOutsideWorkspace(PathBuf),
+    /// The workspace path passes through a symbolic link, which is never followed.
+    #[error(
+        "refusing the workspace {workspace:?}: {link:?} is a symbolic link, and preparing a workspace never \
+         follows one (a sandboxed command may have planted it); remove it, or give a path without symlinks \
+         (for the default workspaces, set WOPR_HOME to the real path)"
+    )]
+    WorkspaceSymlink {
+        /// The workspace on the host.
+        workspace: PathBuf,
+        /// The link found on the way.
+        link: PathBuf,
+    },
     /// The workspace directory could not be created or handed to the sandbox user.
     #[error("cannot prepare the workspace {path:?}: {source}")]
     Workspace {
@@ -44,6 +56,20 @@ pub enum SandboxError {
         source: io::Error,
         /// What to try, if known (starts with "; ").
         hint: &'static str,
+    },
+    /// The run was cancelled (its turn ended or its peer was revoked); every process it started is gone.
+    #[error("cancelled: the sandboxed command was killed")]
+    Cancelled,
+    /// Every sandbox slot of this process stayed taken while the run waited.
+    #[error(
+        "all {max} sandbox slots stayed busy for {waited:?}: try again later, or raise the limit with \
+         `wopr config set sandbox.maxConcurrent <n>`"
+    )]
+    Busy {
+        /// The limit (`sandbox.maxConcurrent`).
+        max: usize,
+        /// How long the run waited.
+        waited: std::time::Duration,
     },
     /// Talking to Docker failed.
     #[error("docker: {0}")]

@@ -7,24 +7,32 @@
 //!   a few host system directories, Landlock, seccomp, rlimits and cgroups where available;
 //! - [`DockerSandbox`]: the Docker CLI with the seeds' flags, on a local image built from a static busybox.
 //!
+//! Both run under the same seccomp allow-list, hold one of this process's [`set_max_concurrent_runs`]
+//! slots while alive, and kill their whole sandbox at once when a [`Cancel`] fires.
+//!
 //! [`doctor`] probes every property on this host for each backend. No network use of its own.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
+mod cancel;
 mod command;
 pub mod docker;
 pub mod doctor;
 mod error;
+mod limit;
 mod native;
 mod policy;
 mod pump;
+mod seccomp;
 mod sys;
 mod trust;
 mod workspace;
 
+pub use cancel::{Cancel, CancelOnDrop};
 pub use command::{Command, ExitStatus, Output, TRUNCATION_MARKER};
 pub use docker::DockerSandbox;
 pub use error::SandboxError;
+pub use limit::{DEFAULT_MAX_CONCURRENT_RUNS, RunSlots, run_slots, set_max_concurrent_runs};
 pub use native::NativeSandbox;
 pub use policy::{Filesystem, Hardening, Limits, Network, Policy, SYSTEM_DIRS, WORKSPACE_MOUNT};
 pub use trust::{Trust, UnknownTrust};
@@ -36,14 +44,26 @@ pub const SANDBOX_ID: u32 = 1_879_048_192;
 
 /// A way to run a [`Command`] under a [`Policy`].
 ///
-/// `run` blocks until the command ends, is killed at the policy's wall-clock limit, or floods its output;
-/// from async code call it in `tokio::task::spawn_blocking`.
+/// A run blocks until the command ends, is killed at the policy's wall-clock limit, floods its output or
+/// is cancelled; from async code call it in `tokio::task::spawn_blocking`, keeping a
+/// [`Cancel::on_drop`] guard in the future so a dropped future kills the sandbox at once.
 pub trait Sandbox: Send + Sync {
     /// The backend's name (`native`, `docker`).
     fn name(&self) -> &'static str;
 
-    /// Runs `cmd` with the policy's workspace mounted at [`WORKSPACE_MOUNT`].
-    fn run(&self, policy: &Policy, cmd: &Command) -> Result<Output, SandboxError>;
+    /// Runs `cmd` with the policy's workspace mounted at [`WORKSPACE_MOUNT`], killing every process of
+    /// the sandbox and returning [`SandboxError::Cancelled`] as soon as `cancel` fires.
+    fn run_cancellable(
+        &self,
+        policy: &Policy,
+        cmd: &Command,
+        cancel: &Cancel,
+    ) -> Result<Output, SandboxError>;
+
+    /// Runs `cmd` to its end (or its limits).
+    fn run(&self, policy: &Policy, cmd: &Command) -> Result<Output, SandboxError> {
+        self.run_cancellable(policy, cmd, &Cancel::new())
+    }
 }
 
 /// The available backends.

@@ -100,7 +100,9 @@ impl Serialize for Hardening {
             read_only_root: true,
             cap_drop: "ALL",
             no_new_privileges: true,
-            seccomp: "deny mount, namespaces, ptrace, kernel modules, kexec, bpf, keyrings, perf",
+            seccomp: "allow-list (other calls ENOSYS); mount, namespaces, ptrace, process_vm, kernel \
+                      modules, kexec, bpf, keyrings, perf, io_uring, userfaultfd refused; sockets unix only \
+                      (+ inet, inet6, netlink route with host network); x32 and foreign ABIs killed",
             root_inside: false,
         }
         .serialize(s)

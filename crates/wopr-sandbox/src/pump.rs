@@ -1,7 +1,7 @@
 //! Feeding stdin and collecting capped stdout/stderr of a running sandbox, under the wall-clock limit.
 //!
 //! Shared by both backends: they hand over the pipes, a pidfd that turns readable when the process they
-//! spawned exits, and a function that kills the whole sandbox.
+//! spawned exits, the cancellation descriptor, and a function that kills the whole sandbox.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
@@ -47,6 +47,8 @@ pub(crate) struct Collected {
     pub stdout: Capped,
     pub stderr: Capped,
     pub timed_out: bool,
+    /// The run was cancelled (and the sandbox killed).
+    pub cancelled: bool,
 }
 
 impl Collected {
@@ -68,21 +70,36 @@ impl Collected {
     }
 }
 
-/// Runs until the process exits and its pipes close, killing it at `deadline` or when a stream passes
-/// `cap`.
+/// When and how a run ends early.
+pub(crate) struct Stops<'a> {
+    /// The wall-clock limit.
+    pub deadline: Instant,
+    /// Bytes kept per stream.
+    pub cap: usize,
+    /// Turns readable when the run is cancelled.
+    pub cancel: &'a OwnedFd,
+}
+
+/// Runs until the process exits and its pipes close, killing it at the deadline, when a stream passes
+/// the cap, or when the run is cancelled.
 pub(crate) fn pump(
     streams: Streams,
     stdin_data: &[u8],
     exited: &OwnedFd,
-    deadline: Instant,
-    cap: usize,
+    stops: Stops<'_>,
     kill: &mut dyn FnMut(),
 ) -> std::io::Result<Collected> {
+    let Stops { deadline, cap, cancel } = stops;
     let Streams { stdin, stdout, stderr } = streams;
     fcntl(&stdin, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
     let mut stdin = (!stdin_data.is_empty()).then_some(stdin);
     let mut outs: [Option<OwnedFd>; 2] = [Some(stdout), Some(stderr)];
-    let mut collected = Collected { stdout: Capped::default(), stderr: Capped::default(), timed_out: false };
+    let mut collected = Collected {
+        stdout: Capped::default(),
+        stderr: Capped::default(),
+        timed_out: false,
+        cancelled: false,
+    };
     let mut written = 0;
     let mut gone = false;
     let mut killed = false;
@@ -122,6 +139,10 @@ pub(crate) fn pump(
         if !gone {
             fds.push(PollFd::new(exited.as_fd(), PollFlags::POLLIN));
             roles.push(3);
+        }
+        if !collected.cancelled {
+            fds.push(PollFd::new(cancel.as_fd(), PollFlags::POLLIN));
+            roles.push(4);
         }
         match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
             Err(Errno::EINTR) => continue,
@@ -163,7 +184,14 @@ pub(crate) fn pump(
                         stdin = None;
                     }
                 }
-                _ => gone = true,
+                3 => gone = true,
+                _ => {
+                    collected.cancelled = true;
+                    if !killed {
+                        kill();
+                        killed = true;
+                    }
+                }
             }
         }
     }

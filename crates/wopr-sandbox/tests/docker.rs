@@ -23,8 +23,10 @@ property_tests!(docker());
 #[test]
 fn run_uses_exactly_the_seed_flags_plus_hardening() {
     let s = common::Scratch::new();
-    let args =
-        DockerSandbox::new().run_args(&s.policy(), &wopr_sandbox::Command::new(["true"]), "n").unwrap();
+    let profile = std::path::Path::new("/p.json");
+    let args = DockerSandbox::new()
+        .run_args(&s.policy(), &wopr_sandbox::Command::new(["true"]), "n", profile)
+        .unwrap();
     let line = args.iter().map(|a| a.to_string_lossy()).collect::<Vec<_>>().join(" ");
     for flag in [
         "--network none",
@@ -34,11 +36,33 @@ fn run_uses_exactly_the_seed_flags_plus_hardening() {
         "--memory 512m",
         "--cpus 0.5",
         "--security-opt no-new-privileges",
+        "--security-opt seccomp=/p.json",
         "--pull never",
     ] {
         assert!(line.contains(flag), "missing {flag}: {line}");
     }
     assert!(!line.contains("--user 0:"), "{line}");
+    let mount = format!("--mount type=bind,source={},target=/workspace", s.workspace().display());
+    assert!(line.contains(&mount), "{line}");
+    assert!(!line.contains(" -v "), "{line}");
+}
+
+/// The profile Docker gets is the sandbox's own allow-list (Docker's default lets AF_VSOCK through).
+#[test]
+fn the_seccomp_profile_is_the_sandboxs_own() {
+    let s = common::Scratch::new();
+    let file = DockerSandbox::new().seccomp_profile(&s.policy()).unwrap();
+    let profile: serde_json::Value = serde_json::from_slice(&std::fs::read(file.path()).unwrap()).unwrap();
+    assert_eq!(profile["defaultAction"], "SCMP_ACT_ERRNO");
+    let socket_rules: Vec<_> = profile["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["names"] == serde_json::json!(["socket"]))
+        .collect();
+    assert_eq!(socket_rules.len(), 1, "{socket_rules:?}");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(file.path()).unwrap().permissions().mode() & 0o077, 0);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::ffi::CStr;
 use std::ptr::null;
 
-use super::plan::{Op, Plan, Step, WORKSPACE_FD};
+use super::plan::{Op, Plan, Step};
 
 /// Index of the file-system operation being run, reported with a failure (`u32::MAX`: none).
 static mut CURRENT_OP: u32 = u32::MAX;
@@ -73,9 +73,17 @@ pub(super) unsafe fn run(plan: &Plan) -> ! {
         if libc::read(plan.fds.sync_read, (&raw mut go).cast(), 1) != 1 {
             libc::_exit(126); // the parent gave up
         }
+        // The same directory the parent reached without following symlinks, or nothing: a path swapped
+        // in the meantime fails here.
         let ws = libc::open(plan.workspace.as_ptr(), libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC);
         check(plan, Step::Workspace, ws.into());
-        check(plan, Step::Workspace, libc::dup3(ws, WORKSPACE_FD, libc::O_CLOEXEC).into());
+        let mut st: libc::stat = std::mem::zeroed();
+        check(plan, Step::Workspace, libc::fstat(ws, &raw mut st).into());
+        if (st.st_dev, st.st_ino) != plan.workspace_id {
+            fail(plan, Step::Workspace, libc::ELOOP);
+        }
+        check(plan, Step::Workspace, libc::dup3(ws, plan.fds.workspace, libc::O_CLOEXEC).into());
+        libc::close(ws);
         for (from, to) in [(plan.fds.stdin, 0), (plan.fds.stdout, 1), (plan.fds.stderr, 2)] {
             check(plan, Step::Stdio, libc::dup2(from, to).into());
         }

@@ -1,6 +1,8 @@
 //! Landlock: a second, inode-based fence inside the mount namespace. Even if a mount were misconfigured, the
 //! process can only read and execute below the system directories, and write below the workspace, `/tmp`
-//! and `/dev`. With ABI 4+ it cannot bind or connect TCP sockets when the policy has no network, and with
+//! and `/dev`. It also fences what the mount layout must allow: `/proc` is a writable procfs and the
+//! process owns its own entries there, but Landlock grants it read-only, so `/proc/self/mem` (the way into
+//! Dirty COW-style kernel bugs) and the other writable entries are refused. With ABI 4+ it cannot bind or connect TCP sockets when the policy has no network, and with
 //! ABI 6+ it cannot signal processes or reach abstract unix sockets outside its own domain.
 //!
 //! The ruleset is built in the forked child from paths prepared by the parent, with raw system calls: after
@@ -63,7 +65,9 @@ pub(super) enum Access {
     List,
     /// Read and execute (system directories, `/etc`).
     ReadExec,
-    /// Read and write files, no creation (`/dev`, `/proc`).
+    /// Read only (`/proc`).
+    Read,
+    /// Read and write files, no creation (`/dev`).
     ReadWriteFiles,
     /// Everything (workspace, `/tmp`).
     Full,
@@ -95,6 +99,7 @@ impl Plan {
                 let bits = match access {
                     Access::List => READ_DIR,
                     Access::ReadExec => READ_DIR | READ_FILE | EXECUTE,
+                    Access::Read => READ_DIR | READ_FILE,
                     Access::ReadWriteFiles => READ_DIR | READ_FILE | WRITE_FILE | TRUNCATE | IOCTL_DEV,
                     Access::Full => fs,
                 } & fs;

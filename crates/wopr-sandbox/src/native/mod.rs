@@ -15,17 +15,17 @@
 //!   `/proc` for the new pid namespace, a private `/tmp`, and the workspace read-write (nosuid, nodev).
 //!   Home directories and `$WOPR_HOME` are simply not there;
 //! - all capabilities dropped (bounding, ambient, effective, permitted, inheritable), no_new_privs;
-//! - Landlock (when the kernel has it), seccomp deny list;
+//! - Landlock (when the kernel has it: read and execute below the system directories, `/proc` read-only,
+//!   write only in the workspace, `/tmp` and `/dev`), the seccomp allow-list of [`crate::seccomp`];
 //! - limits: `RLIMIT_NPROC`, `RLIMIT_AS`, `RLIMIT_CPU`, no core dumps; with cgroups also the whole tree's
-//!   memory, pids and CPU share. The wall-clock limit kills pid 1 of the namespace, which takes every other
-//!   process in it down too.
+//!   memory, pids and CPU share. The wall-clock limit, an output flood or a cancellation kills pid 1 of the
+//!   namespace, which takes every other process in it down too before the run returns.
 #![allow(unsafe_code)]
 
 mod cgroup;
 mod child;
 pub(crate) mod landlock;
 mod plan;
-mod seccomp;
 
 use std::fs::File;
 use std::io::Read;
@@ -37,8 +37,8 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use crate::policy::Network;
-use crate::pump::{self, Streams};
-use crate::{Command, ExitStatus, Output, Policy, SANDBOX_ID, Sandbox, SandboxError, sys};
+use crate::pump::{self, Stops, Streams};
+use crate::{Cancel, Command, ExitStatus, Output, Policy, SANDBOX_ID, Sandbox, SandboxError, sys};
 
 /// The native sandbox. Create once and reuse: it detects the host's cgroups, Landlock ABI and compiles the
 /// seccomp filter up front.
@@ -46,7 +46,8 @@ use crate::{Command, ExitStatus, Output, Policy, SANDBOX_ID, Sandbox, SandboxErr
 pub struct NativeSandbox {
     cgroups: Option<cgroup::Layout>,
     landlock_abi: Option<u32>,
-    seccomp: Vec<Vec<libc::sock_filter>>,
+    /// The seccomp programs for policies without network, and with the host's.
+    seccomp: [Vec<Vec<libc::sock_filter>>; 2],
     cap_last: u32,
     root: bool,
 }
@@ -54,10 +55,13 @@ pub struct NativeSandbox {
 impl NativeSandbox {
     /// Detects what this host offers.
     pub fn new() -> Result<NativeSandbox, SandboxError> {
-        let seccomp = seccomp::compile().map_err(|reason| SandboxError::Unavailable {
-            backend: "native",
-            reason: format!("seccomp: {reason}"),
-        })?;
+        let compile = |network| {
+            crate::seccomp::bpf(network).map_err(|reason| SandboxError::Unavailable {
+                backend: "native",
+                reason: format!("seccomp: {reason}"),
+            })
+        };
+        let seccomp = [compile(Network::None)?, compile(Network::Host)?];
         let cap_last = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
             .ok()
             .and_then(|s| s.trim().parse().ok())
@@ -82,9 +86,17 @@ impl NativeSandbox {
         self.landlock_abi
     }
 
-    fn spawn_and_wait(&self, policy: &Policy, cmd: &Command) -> Result<Output, SandboxError> {
+    fn spawn_and_wait(
+        &self,
+        policy: &Policy,
+        cmd: &Command,
+        cancel: &Cancel,
+    ) -> Result<Output, SandboxError> {
         let cwd = cmd.validated_cwd()?;
-        crate::prepare_workspace(policy.workspace(), &cwd)?;
+        let _slot = crate::limit::acquire(cancel, policy.timeout())?;
+        let workspace = crate::workspace::open_workspace(policy.workspace(), &cwd)?;
+        let watch = cancel.watch().map_err(SandboxError::io("watching for cancellation"))?;
+        let Some(cancelled) = watch else { return Err(SandboxError::Cancelled) };
         let started = Instant::now();
         let pipe = |what: &str| sys::pipe().map_err(SandboxError::io(format!("creating the {what} pipe")));
         let (stdin_r, stdin_w) = pipe("stdin")?;
@@ -93,16 +105,22 @@ impl NativeSandbox {
         let (sync_r, sync_w) = pipe("sync")?;
         let (err_r, err_w) = pipe("error")?;
         let fds = plan::Fds {
+            workspace: workspace.as_raw_fd(),
             sync_read: sync_r.as_raw_fd(),
             err_write: err_w.as_raw_fd(),
             stdin: stdin_r.as_raw_fd(),
             stdout: stdout_w.as_raw_fd(),
             stderr: stderr_w.as_raw_fd(),
         };
+        let id = nix::sys::stat::fstat(&workspace).map_err(|e| SandboxError::Workspace {
+            path: policy.workspace().to_path_buf(),
+            source: e.into(),
+        })?;
         let host = plan::Host {
+            workspace_id: (id.st_dev, id.st_ino),
             drop_groups: self.root,
             landlock_abi: self.landlock_abi,
-            seccomp: &self.seccomp,
+            seccomp: &self.seccomp[usize::from(policy.network == Network::Host)],
             cap_last: self.cap_last,
         };
         let plan = plan::build(policy, cmd, &cwd, &host, fds)?;
@@ -146,7 +164,7 @@ impl NativeSandbox {
             });
         }
         let pid = Pid::from_raw(pid as i32);
-        drop((stdin_r, stdout_w, stderr_w, sync_r, err_w));
+        drop((stdin_r, stdout_w, stderr_w, sync_r, err_w, workspace));
         let op_labels: Vec<String> = plan.ops.iter().map(plan::Op::describe).collect();
         drop(plan);
 
@@ -176,11 +194,16 @@ impl NativeSandbox {
         let exited = sys::pidfd_open(pid.as_raw()).map_err(SandboxError::io("watching the sandbox"));
         let collected = exited.and_then(|exited| {
             let streams = Streams { stdin: stdin_w, stdout: stdout_r, stderr: stderr_r };
-            let deadline = started + policy.timeout();
+            let stops = Stops {
+                deadline: started + policy.timeout(),
+                cap: policy.limits.output_bytes,
+                cancel: &cancelled,
+            };
+            // Killing pid 1 of the namespace kills every process in it; waitpid returns once all are gone.
             let mut kill_all = || {
                 let _ = kill(pid, Signal::SIGKILL);
             };
-            pump::pump(streams, &cmd.stdin, &exited, deadline, policy.limits.output_bytes, &mut kill_all)
+            pump::pump(streams, &cmd.stdin, &exited, stops, &mut kill_all)
                 .map_err(SandboxError::io("reading the sandbox's output"))
         });
         if collected.is_err() {
@@ -199,6 +222,9 @@ impl NativeSandbox {
             g.remove();
         }
         let c = collected?;
+        if c.cancelled {
+            return Err(SandboxError::Cancelled);
+        }
         Ok(c.into_output(status, duration))
     }
 }
@@ -208,8 +234,13 @@ impl Sandbox for NativeSandbox {
         "native"
     }
 
-    fn run(&self, policy: &Policy, cmd: &Command) -> Result<Output, SandboxError> {
-        self.spawn_and_wait(policy, cmd)
+    fn run_cancellable(
+        &self,
+        policy: &Policy,
+        cmd: &Command,
+        cancel: &Cancel,
+    ) -> Result<Output, SandboxError> {
+        self.spawn_and_wait(policy, cmd, cancel)
     }
 }
 

@@ -15,9 +15,6 @@ use crate::{Command, SANDBOX_ID, SandboxError};
 /// Where the new root is assembled inside the child's private mount namespace (hidden from the host).
 const STAGE: &str = "/tmp";
 
-/// The descriptor number the child keeps the workspace on while it assembles the root.
-pub(super) const WORKSPACE_FD: i32 = 100;
-
 /// Device nodes bind-mounted from the host into the sandbox's `/dev`.
 const DEVICES: [&str; 5] = ["null", "zero", "full", "random", "urandom"];
 
@@ -75,7 +72,7 @@ impl Step {
     pub(super) fn describe(self) -> &'static str {
         match self {
             Step::Wait => "waiting for the id mapping",
-            Step::Workspace => "opening the workspace",
+            Step::Workspace => "opening the workspace again in the sandbox's mount namespace",
             Step::Stdio => "connecting standard streams",
             Step::Private => "making mounts private",
             Step::MountPoint => "creating a mount point",
@@ -149,6 +146,10 @@ impl Op {
 
 /// Descriptors the child uses (all close-on-exec in the parent).
 pub(super) struct Fds {
+    /// The workspace, opened by [`crate::workspace`] without following any symbolic link. A bind mount
+    /// needs a source in the child's own mount namespace, so the child opens the path again there, checks
+    /// it reached this same directory, and puts it on this descriptor number.
+    pub workspace: RawFd,
     pub sync_read: RawFd,
     pub err_write: RawFd,
     pub stdin: RawFd,
@@ -161,6 +162,8 @@ pub(super) struct Plan {
     pub fds: Fds,
     pub stage: CString,
     pub workspace: CString,
+    /// Device and inode of the directory the parent opened as the workspace.
+    pub workspace_id: (u64, u64),
     pub ops: Vec<Op>,
     pub hostname: CString,
     pub drop_groups: bool,
@@ -184,6 +187,7 @@ pub(super) struct Plan {
 
 /// Host facts the plan depends on.
 pub(super) struct Host<'a> {
+    pub workspace_id: (u64, u64),
     pub drop_groups: bool,
     pub landlock_abi: Option<u32>,
     pub seccomp: &'a [Vec<libc::sock_filter>],
@@ -367,11 +371,11 @@ pub(super) fn build(
     b.mkdir_all(proc)?;
     b.mount(Some(b"proc"), proc, Some("proc"), nosuid_nodev | libc::MS_NOEXEC, None, Step::Proc)?;
     b.tmpfs(Path::new("/tmp"), nosuid_nodev, &format!("mode=1777,size={}", fs.tmp_bytes))?;
-    // The workspace, through a descriptor the child opened before covering the stage (its host path may lie
-    // below it) and before becoming the sandbox user (its parents may be private to the caller).
+    // The workspace, through the descriptor the parent opened without following symlinks (its host path may
+    // lie below the stage, and its parents may be private to the caller).
     let ws = Path::new(WORKSPACE_MOUNT);
     b.mkdir_all(ws)?;
-    let ws_src = format!("/proc/self/fd/{WORKSPACE_FD}");
+    let ws_src = format!("/proc/self/fd/{}", fds.workspace);
     b.mount(Some(ws_src.as_bytes()), ws, None, libc::MS_BIND | libc::MS_REC, None, Step::Bind)?;
     let ws_flags = libc::MS_REMOUNT | libc::MS_BIND | locked_flags(&fs.workspace);
     b.mount(None, ws, None, ws_flags, None, Step::Remount)?;
@@ -382,7 +386,7 @@ pub(super) fn build(
         for d in fs.host_dirs.iter().filter_map(|d| d.to_str()) {
             dirs.push((d, ReadExec));
         }
-        dirs.extend([("/etc", ReadExec), ("/dev", ReadWriteFiles), ("/proc", ReadWriteFiles)]);
+        dirs.extend([("/etc", ReadExec), ("/dev", ReadWriteFiles), ("/proc", Read)]);
         dirs.extend([("/tmp", Full), (WORKSPACE_MOUNT, Full)]);
         landlock::Plan::new(abi, policy.network == Network::None, &dirs)
     });
@@ -419,6 +423,7 @@ pub(super) fn build(
         fds,
         stage: c(STAGE)?,
         workspace: c(fs.workspace.as_os_str().as_bytes())?,
+        workspace_id: host.workspace_id,
         ops: b.ops,
         hostname: c("wopr-sandbox")?,
         drop_groups: host.drop_groups,

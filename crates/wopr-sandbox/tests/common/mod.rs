@@ -2,12 +2,15 @@
 //! fails if its property broke.
 #![allow(dead_code)]
 
+pub mod probe;
+
 use std::io::Read;
 use std::net::{TcpListener, UdpSocket};
 use std::os::unix::fs::{PermissionsExt, chown};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use probe::Answer;
 use wopr_sandbox::{Command, Output, Policy, SANDBOX_ID, Sandbox, TRUNCATION_MARKER, Trust};
 
 /// A temporary session workspace, and an untrusted policy for it.
@@ -237,6 +240,289 @@ pub fn output_flood_is_capped(sb: &dyn Sandbox) {
     assert!(o.stderr_truncated && o.stderr.len() <= 64 * 1024 + TRUNCATION_MARKER.len());
 }
 
+const EPERM: i32 = 1;
+const EACCES: i32 = 13;
+const ENOSYS: i32 = 38;
+const SIGSYS: i32 = 31;
+
+/// Only unix sockets can be created: AF_VSOCK (which no network namespace fences: it reaches the
+/// hypervisor), raw packet, netlink, Bluetooth, crypto and IP sockets are all refused when the policy has
+/// no network.
+pub fn socket_families_other_than_unix_are_refused(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let p = s.policy();
+    probe::install(&p);
+    assert!(
+        matches!(probe::answer(sb, &p, &["socket", "1"]), Answer::Ok(_)),
+        "{}: AF_UNIX refused",
+        sb.name()
+    );
+    // inet, netlink (raw, route), inet6, packet, bluetooth, alg, vsock, xdp
+    for (family, kind) in [
+        ("2", "1"),
+        ("16", "3"),
+        ("10", "1"),
+        ("17", "3"),
+        ("31", "1"),
+        ("38", "5"),
+        ("40", "1"),
+        ("44", "3"),
+    ] {
+        let a = probe::answer(sb, &p, &["socket", family, kind]);
+        assert!(!matches!(a, Answer::Ok(_)), "{}: socket({family}, {kind}) was created: {a:?}", sb.name());
+    }
+}
+
+/// System calls through another ABI (x32 numbers on x86-64, `int 0x80` into the i386 table) never run:
+/// the seccomp filter is written for the native table only.
+pub fn foreign_system_call_abis_are_refused(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let p = s.policy();
+    probe::install(&p);
+    for abi in ["x32", "int80"] {
+        let a = probe::answer(sb, &p, &[abi]);
+        assert!(!matches!(a, Answer::Ok(_)), "{}: a {abi} system call ran: {a:?}", sb.name());
+    }
+}
+
+/// Calls that widen the kernel's attack surface or reach other processes fail with EPERM, each with
+/// arguments an unfiltered kernel would accept or answer differently (EFAULT, EINVAL, success).
+pub fn attack_surface_system_calls_are_refused(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let p = s.policy();
+    probe::install(&p);
+    let nr = |name: &str| -> String {
+        match name {
+            "io_uring_setup" => libc::SYS_io_uring_setup,
+            "io_uring_enter" => libc::SYS_io_uring_enter,
+            "io_uring_register" => libc::SYS_io_uring_register,
+            "bpf" => libc::SYS_bpf,
+            "keyctl" => libc::SYS_keyctl,
+            "add_key" => libc::SYS_add_key,
+            "request_key" => libc::SYS_request_key,
+            "userfaultfd" => libc::SYS_userfaultfd,
+            "perf_event_open" => libc::SYS_perf_event_open,
+            "process_vm_writev" => libc::SYS_process_vm_writev,
+            other => panic!("no number for {other}"),
+        }
+        .to_string()
+    };
+    let calls: [(&str, &[&str]); 10] = [
+        ("io_uring_setup", &["1", "0"]),                        // unfiltered: EFAULT
+        ("io_uring_enter", &["-1", "0", "0", "0", "0", "0"]),   // EBADF
+        ("io_uring_register", &["-1", "0", "0", "0"]),          // EBADF
+        ("bpf", &["9999", "0", "0"]),                           // EINVAL
+        ("keyctl", &["0", "-3", "0"]),                          // the session keyring's id
+        ("add_key", &["0", "0", "0", "0", "-2"]),               // EFAULT
+        ("request_key", &["0", "0", "0", "0"]),                 // EFAULT
+        ("userfaultfd", &["0x80001"]),                          // a descriptor (user-mode only)
+        ("perf_event_open", &["0", "0", "-1", "-1", "0"]),      // EFAULT
+        ("process_vm_writev", &["1", "0", "0", "0", "0", "0"]), // 0
+    ];
+    for (name, args) in calls {
+        let mut argv = vec!["raw".to_string(), nr(name)];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        let a = probe::answer(sb, &p, &argv);
+        assert_eq!(a, Answer::Errno(EPERM), "{}: {name} was not refused by the filter", sb.name());
+    }
+    for call in ["traceme", "vmread"] {
+        let a = probe::answer(sb, &p, &[call]);
+        assert_eq!(a, Answer::Errno(EPERM), "{}: {call} was not refused by the filter", sb.name());
+    }
+}
+
+/// `clone` cannot create namespaces; `clone3`, whose flags a filter cannot read, fails with ENOSYS so
+/// libc falls back to `clone`; a plain fork still works.
+pub fn namespace_clones_are_refused_and_clone3_falls_back(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let p = s.policy();
+    probe::install(&p);
+    assert!(matches!(probe::answer(sb, &p, &["clone", "0"]), Answer::Ok(_)), "{}: fork refused", sb.name());
+    for flag in [libc::CLONE_NEWUSER, libc::CLONE_NEWNS, libc::CLONE_NEWNET, libc::CLONE_NEWPID] {
+        let a = probe::answer(sb, &p, &["clone", &format!("{flag:#x}")]);
+        assert!(!matches!(a, Answer::Ok(_)), "{}: clone({flag:#x}) made a namespace: {a:?}", sb.name());
+    }
+    assert_eq!(probe::answer(sb, &p, &["clone3"]), Answer::Errno(ENOSYS), "{}: clone3", sb.name());
+}
+
+/// A system call the filter does not know (here `listmount`, which this kernel implements) fails as if
+/// the kernel lacked it: the filter is an allow-list, so calls added to later kernels stay out too.
+pub fn system_calls_outside_the_allow_list_are_not_implemented(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let p = s.policy();
+    probe::install(&p);
+    let a = probe::answer(sb, &p, &["raw", "458", "0", "0", "0", "0"]);
+    assert_eq!(a, Answer::Errno(ENOSYS), "{}: listmount got past the filter", sb.name());
+}
+
+/// 50 processes of 400 MiB each (touching every page and keeping it) never hold more than the policy's
+/// memory at once: the bound covers the whole sandbox, not each process. The probe stops launching as
+/// soon as the living holders exceed twice the limit, so a broken bound cannot take the host down.
+pub fn memory_is_bounded_for_the_whole_sandbox(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let mut p = s.policy().with_timeout(Duration::from_secs(600));
+    p.limits.cpus = 1.0;
+    probe::install(&p);
+    let limit_mib = p.limits.memory_bytes >> 20;
+    let o = probe::run(sb, &p, &["hold", "50", "400", &(2 * limit_mib).to_string()]);
+    let out = o.stdout_text();
+    let field = |k: &str| -> u64 {
+        out.split_whitespace()
+            .find_map(|w| w.strip_prefix(k))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in the probe's answer: {}", show(&o)))
+    };
+    let (held, launched) = (field("held="), field("launched="));
+    assert!(
+        held * 400 <= limit_mib,
+        "{}: {held} processes held 400 MiB each at once ({} MiB) under a {limit_mib} MiB limit ({launched} launched)",
+        sb.name(),
+        held * 400
+    );
+    assert_eq!(launched, 50, "{}: {}", sb.name(), show(&o));
+}
+
+/// Session names as the seeds write them (`friend:p2p:alice(abc123)`) work as workspace directory names,
+/// also below a directory whose name has a comma.
+pub fn workspace_names_with_colons_and_commas_work(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let workspace = s.dir.path().join("home,1").join("friend:p2p:alice(abc123)");
+    let p = Policy::for_trust(Trust::Untrusted, &workspace);
+    let o = run(sb, &p, "echo kept > note && pwd && cat note");
+    assert!(o.success(), "{}", show(&o));
+    assert_eq!(o.stdout_text(), "/workspace\nkept\n", "{}", show(&o));
+    assert_eq!(std::fs::read_to_string(workspace.join("note")).unwrap(), "kept\n");
+}
+
+/// A symlink a sandboxed command planted in its workspace is never followed on the host when the next run
+/// prepares its working directory: nothing is created or handed to the sandbox user outside.
+pub fn planted_symlinks_are_not_followed_when_preparing_the_workspace(sb: &dyn Sandbox) {
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new();
+    let p = s.policy();
+    let victim = s.dir.path().join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let before = std::fs::metadata(&victim).unwrap();
+    let o = run(sb, &p, &format!("ln -s {} escape && echo planted", victim.display()));
+    assert_eq!(o.stdout_text(), "planted\n", "{}", show(&o));
+    let next = sb.run(&p, &Command::new(["true"]).cwd("escape/sub"));
+    let after = std::fs::metadata(&victim).unwrap();
+    assert!(!victim.join("sub").exists(), "{}: the host followed the planted symlink ({next:?})", sb.name());
+    assert_eq!(
+        (after.uid(), after.mode()),
+        (before.uid(), before.mode()),
+        "{}: the victim changed",
+        sb.name()
+    );
+    assert!(next.is_err() || !next.as_ref().unwrap().success(), "{}: {next:?}", sb.name());
+}
+
+/// Waits (at most `patience`, to fail rather than hang) until `ready` says yes.
+fn wait_for<T>(what: &str, patience: Duration, mut ready: impl FnMut() -> Option<T>) -> T {
+    let until = std::time::Instant::now() + patience;
+    loop {
+        if let Some(v) = ready() {
+            return v;
+        }
+        assert!(std::time::Instant::now() < until, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The host pids of the processes whose command line is exactly `argv` (zombies have none).
+pub fn host_pids_of(argv: &[&str]) -> Vec<u32> {
+    let want: Vec<u8> = argv.iter().flat_map(|a| a.bytes().chain([0])).collect();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c == want))
+        .collect()
+}
+
+/// Cancelling a run, or dropping its guard (what a dropped turn does), kills every process of the sandbox
+/// before the run returns: the probe's grandchild `sleep` is gone from the host at once.
+pub fn cancelling_a_run_kills_its_whole_process_tree(sb: &dyn Sandbox) {
+    let s = Scratch::new();
+    let p = s.policy().with_timeout(Duration::from_secs(600));
+    probe::install(&p);
+    for (i, how) in ["cancel", "drop the guard"].into_iter().enumerate() {
+        let marker = format!("{}{i}", 900_000 + std::process::id() % 90_000);
+        let cancel = wopr_sandbox::Cancel::new();
+        let guard = cancel.on_drop();
+        std::thread::scope(|scope| {
+            let cmd = Command::new(["./sysprobe", "tree", marker.as_str()]);
+            let running = {
+                let cancel = cancel.clone();
+                let p = &p;
+                scope.spawn(move || sb.run_cancellable(p, &cmd, &cancel))
+            };
+            let sleeper = ["sleep", marker.as_str()];
+            let pid = wait_for("the grandchild sleep", Duration::from_secs(120), || {
+                host_pids_of(&sleeper).first().copied()
+            });
+            match how {
+                "cancel" => cancel.cancel(),
+                _ => drop(guard),
+            }
+            let ended = running.join().expect("the run's thread");
+            assert!(
+                matches!(ended, Err(wopr_sandbox::SandboxError::Cancelled)),
+                "{} ({how}): {ended:?}",
+                sb.name()
+            );
+            assert!(
+                host_pids_of(&sleeper).is_empty(),
+                "{} ({how}): the grandchild {pid} outlived the cancelled run",
+                sb.name()
+            );
+        });
+    }
+}
+
+/// However many runs are asked for at once, at most `sandbox.maxConcurrent` are alive; the others wait
+/// for a slot without starting anything, then run.
+pub fn at_most_max_concurrent_runs_are_alive_at_once(sb: &dyn Sandbox) {
+    const MAX: usize = 2;
+    const RUNS: usize = 5;
+    wopr_sandbox::set_max_concurrent_runs(MAX);
+    let s = Scratch::new();
+    let p = s.policy().with_timeout(Duration::from_secs(600));
+    wopr_sandbox::prepare_workspace(p.workspace(), Path::new("/workspace")).unwrap();
+    let alive = || {
+        std::fs::read_dir(s.workspace())
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("running."))
+            .count()
+    };
+    std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..RUNS)
+            .map(|i| {
+                let p = &p;
+                scope.spawn(move || {
+                    let script =
+                        "touch running.$ID; while [ ! -e release ]; do sleep 0.05; done; rm running.$ID";
+                    sb.run(p, &Command::shell(script).env("ID", i.to_string()))
+                })
+            })
+            .collect();
+        wait_for("two runs alive and three waiting", Duration::from_secs(120), || {
+            let n = alive();
+            assert!(n <= MAX, "{}: {n} runs alive at once with a limit of {MAX}", sb.name());
+            let slots = wopr_sandbox::run_slots();
+            (n == MAX && slots.waiting >= RUNS - MAX).then_some(())
+        });
+        assert_eq!(alive(), MAX, "{}: a waiting run started", sb.name());
+        std::fs::write(s.workspace().join("release"), "").unwrap();
+        for r in runs {
+            let o = r.join().unwrap().unwrap_or_else(|e| panic!("{}: a run failed: {e}", sb.name()));
+            assert!(o.success(), "{}", show(&o));
+        }
+    });
+    assert_eq!(alive(), 0);
+    wopr_sandbox::set_max_concurrent_runs(wopr_sandbox::DEFAULT_MAX_CONCURRENT_RUNS);
+}
+
 /// Read everything from a file, for diagnostics.
 pub fn slurp(p: &Path) -> String {
     let mut s = String::new();
@@ -253,7 +539,13 @@ macro_rules! property_tests {
             host_secrets_are_unreadable, writes_outside_the_workspace_fail, network_is_unreachable,
             fork_bomb_is_contained, process_limit_holds, memory_bomb_is_contained, cpu_spin_is_killed_at_the_timeout,
             mount_and_unshare_fail, host_processes_are_invisible, setuid_binaries_do_not_grant_root,
-            output_flood_is_capped);
+            output_flood_is_capped, socket_families_other_than_unix_are_refused,
+            foreign_system_call_abis_are_refused, attack_surface_system_calls_are_refused,
+            namespace_clones_are_refused_and_clone3_falls_back,
+            system_calls_outside_the_allow_list_are_not_implemented, memory_is_bounded_for_the_whole_sandbox,
+            workspace_names_with_colons_and_commas_work,
+            planted_symlinks_are_not_followed_when_preparing_the_workspace,
+            cancelling_a_run_kills_its_whole_process_tree, at_most_max_concurrent_runs_are_alive_at_once);
     };
     (@each $backend:expr; $($name:ident),* $(,)?) => {
         $(

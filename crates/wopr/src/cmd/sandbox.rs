@@ -32,6 +32,15 @@ fn doctor(ctx: &Ctx, json: bool) -> Result<()> {
         return output::json(&report);
     }
     print!("{}", report.to_table());
+    let config = wopr_store::Config::of(&ctx.home).load()?;
+    let limits = wopr_daemon::TurnLimits::from_config(&config);
+    println!(
+        "\nAt most {} sandboxed commands run at once in the daemon (`{}`), and {} AI turns of one peer (`{}`).",
+        limits.sandbox_runs,
+        wopr_daemon::KEY_MAX_SANDBOX_RUNS,
+        limits.turns_per_peer,
+        wopr_daemon::KEY_MAX_TURNS_PER_PEER
+    );
     let chosen = sandbox_choice(&ctx.home)?;
     if report.usable().contains(&chosen) {
         println!("\nTools run in the {chosen} sandbox (config `sandbox.backend`).");

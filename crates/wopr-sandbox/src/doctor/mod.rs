@@ -2,6 +2,8 @@
 //! attacks inside the sandbox (read a canary file, reach a listener on the host's loopback, fork past the
 //! process limit, ...) and checking the outcome from outside.
 
+mod fences;
+
 use std::io::Write;
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -107,7 +109,11 @@ pub fn run() -> Report {
         Ok(n) => {
             let detail = format!(
                 "limits: {}; landlock: {}",
-                n.cgroups().unwrap_or_else(|| "rlimits only (no writable cgroup)".into()),
+                n.cgroups().map_or_else(
+                    || "rlimits only (no writable cgroup): memory and processes are bounded per process"
+                        .into(),
+                    |c| format!("{c}, bounding the whole sandbox")
+                ),
                 n.landlock_abi().map_or("not in this kernel".into(), |v| format!("ABI {v}"))
             );
             probe_backend(Backend::Native, &n, detail)
@@ -255,6 +261,14 @@ pub fn probe_backend(backend: Backend, sb: &dyn Sandbox, detail: String) -> Back
         no_busybox()
     };
     add("process limit", v, d);
+
+    let (v, d) = if busybox { fences::whole_memory(sb, &policy) } else { no_busybox() };
+    add("memory bounded for the whole sandbox", v, d);
+
+    if backend == Backend::Native {
+        let (v, d) = fences::landlock(sb, &policy);
+        add("Landlock fence", v, d);
+    }
 
     let short = policy.clone().with_timeout(Duration::from_secs(5));
     let (v, d) = match run(&short, "x=aaaaaaaaaaaaaaaa; while :; do x=\"$x$x\"; done") {
