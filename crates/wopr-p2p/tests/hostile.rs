@@ -338,3 +338,48 @@ async fn a_connection_for_another_protocol_version_is_not_accepted() {
     // The right one still works.
     hostile.endpoint.connect(addr, wopr_proto::ALPN).await.unwrap();
 }
+
+/// Bytes of `wopr.db` and its write-ahead log.
+fn db_bytes(home: &wopr_store::Home) -> u64 {
+    let db = home.db_path();
+    let wal = db.with_extension("db-wal");
+    [db, wal].iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_megabyte_injects_from_a_stranger_do_not_fill_the_disk() {
+    let (victim, stranger) = (TestNode::start().await, TestNode::start().await);
+    // The stranger knows where the victim is, but holds no grant there.
+    let mut record = wopr_store::PeerRecord::new(victim.id(), victim.identity().encrypt_pub(), 0);
+    record.addrs = victim.node.addr_hints();
+    stranger.home.peers().upsert(record).unwrap();
+    // A payload of exactly the largest size the protocol carries, mixed with control bytes.
+    let mut text = "\x1b]0;owned\x07".to_string();
+    while text.len() < MAX_PAYLOAD {
+        text.push_str("all work and no play makes jack a dull boy ");
+    }
+    text.truncate(MAX_PAYLOAD);
+    // Warm up: the first refusal creates the audit table.
+    let (r, _) = inject(&stranger, &victim.id().to_hex(), "dev", &text).await;
+    assert!(matches!(r, Err(wopr_p2p::P2pError::Refused { code: ErrorCode::Unauthorized, .. })), "{r:?}");
+    let before = db_bytes(&victim.home);
+    for _ in 0..30 {
+        let (r, _) = inject(&stranger, &victim.id().to_hex(), "dev", &text).await;
+        assert!(matches!(r, Err(wopr_p2p::P2pError::Refused { .. })), "{r:?}");
+    }
+    let grown = db_bytes(&victim.home).saturating_sub(before);
+    assert!(grown < 100 * 1024, "30 refused 1 MiB injects grew wopr.db by {} KiB", grown / 1024);
+    // Each refusal is still on record, without its payload.
+    let audit = victim.home.audit().unwrap().list(Some(&stranger.id()), None).unwrap();
+    assert_eq!(audit.iter().filter(|e| e.action == "inject" && e.decision == Decision::Refused).count(), 31);
+    assert!(audit.iter().all(|e| e.signed.is_none()), "a refused record kept the signed bytes");
+    let digest = wopr_store::PayloadSummary::of(text.as_bytes()).digest;
+    for e in &audit {
+        assert_eq!(e.digest.as_deref(), Some(&digest[..]), "the record names its payload by digest");
+        let excerpt = e.excerpt.as_deref().unwrap_or_default();
+        assert!(
+            excerpt.starts_with("\\u{1b}]0;owned") && excerpt.len() <= wopr_store::EXCERPT_MAX,
+            "{excerpt}"
+        );
+    }
+}

@@ -84,33 +84,51 @@ impl Drop for FileLock {
 
 /// Reads a JSON document, or `T::default()` when the file does not exist.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned + Default>(path: &Path) -> StoreResult<T> {
+    Ok(read_json_bytes(path)?.1)
+}
+
+/// The file's bytes (`None` if absent) and the document they hold.
+fn read_json_bytes<T: serde::de::DeserializeOwned + Default>(
+    path: &Path,
+) -> StoreResult<(Option<Vec<u8>>, T)> {
     match fs::read(path) {
-        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(T::default()),
+        Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok((Some(bytes), T::default())),
         Ok(bytes) => {
-            serde_json::from_slice(&bytes).map_err(|source| StoreError::Json { path: path.into(), source })
+            let doc = serde_json::from_slice(&bytes)
+                .map_err(|source| StoreError::Json { path: path.into(), source })?;
+            Ok((Some(bytes), doc))
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok((None, T::default())),
         Err(e) => Err(StoreError::io("reading", path)(e)),
     }
 }
 
-/// Writes a JSON document atomically (pretty, trailing newline).
-pub(crate) fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> StoreResult<()> {
+/// A document as it is written: pretty, with a trailing newline.
+fn json_bytes<T: serde::Serialize>(path: &Path, value: &T) -> StoreResult<Vec<u8>> {
     let mut bytes =
         serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json { path: path.into(), source })?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    Ok(bytes)
 }
 
-/// Locks `path`, reads it, applies `f`, and writes the result back if `f` succeeded.
+/// Locks `path`, reads it, applies `f`, and writes the result back if `f` succeeded and changed the
+/// document. An unchanged document is not rewritten (its inode and modification time stay), and an
+/// absent one left at its default is not created: requests that change nothing cost no disk writes.
 pub(crate) fn update_json<T, R>(path: &Path, f: impl FnOnce(&mut T) -> StoreResult<R>) -> StoreResult<R>
 where
     T: serde::de::DeserializeOwned + serde::Serialize + Default,
 {
     let _lock = FileLock::acquire(path)?;
-    let mut doc: T = read_json(path)?;
+    let (on_disk, mut doc) = read_json_bytes::<T>(path)?;
     let out = f(&mut doc)?;
-    write_json(path, &doc)?;
+    let bytes = json_bytes(path, &doc)?;
+    let unchanged = match on_disk {
+        Some(old) => old == bytes,
+        None => bytes == json_bytes(path, &T::default())?,
+    };
+    if !unchanged {
+        write_atomic(path, &bytes)?;
+    }
     Ok(out)
 }
 
@@ -151,5 +169,43 @@ mod tests {
         let r: StoreResult<()> = update_json(&p, |_v: &mut serde_json::Value| Ok(()));
         assert!(matches!(r, Err(StoreError::Json { .. })));
         assert_eq!(fs::read(&p).unwrap(), b"{not json");
+    }
+
+    #[test]
+    fn an_update_that_changes_nothing_leaves_the_file_alone() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("doc.json");
+        update_json(&p, |doc: &mut serde_json::Value| {
+            *doc = serde_json::json!({"grants": [{"peer": "bob"}]});
+            Ok(())
+        })
+        .unwrap();
+        let stamp = |p: &Path| {
+            let m = fs::metadata(p).unwrap();
+            (m.ino(), m.mtime(), m.mtime_nsec())
+        };
+        let before = stamp(&p);
+        // Long enough for a rewrite to show in the modification time on any file system.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        update_json(&p, |_doc: &mut serde_json::Value| Ok(())).unwrap();
+        update_json(&p, |doc: &mut serde_json::Value| {
+            doc["grants"][0]["peer"] = "bob".into();
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(stamp(&p), before, "an unchanged document was rewritten");
+        // A real change is still written.
+        update_json(&p, |doc: &mut serde_json::Value| {
+            doc["grants"][0]["peer"] = "carol".into();
+            Ok(())
+        })
+        .unwrap();
+        assert_ne!(stamp(&p), before);
+        assert_eq!(read_json::<serde_json::Value>(&p).unwrap()["grants"][0]["peer"], "carol");
+        // An absent document whose update changes nothing is not created.
+        let absent = dir.path().join("absent.json");
+        update_json(&absent, |_doc: &mut serde_json::Value| Ok(())).unwrap();
+        assert!(!absent.exists(), "a no-op update created the file");
     }
 }

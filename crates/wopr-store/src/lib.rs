@@ -24,7 +24,7 @@ mod peers;
 mod sessions;
 
 pub use access::{ACCESS_FILE, Access, AccessFile, Capability, Grant};
-pub use audit::{AuditEntry, AuditLog, Decision};
+pub use audit::{AuditEntry, AuditLog, AuditRetention, Decision, EXCERPT_MAX, PayloadSummary};
 pub use config::{Config, ConfigKey};
 pub use error::{StoreError, StoreResult};
 pub use fsutil::{create_private_dir, write_atomic};

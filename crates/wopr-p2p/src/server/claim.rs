@@ -14,7 +14,7 @@ use wopr_store::{AuditLog, Decision, Grant};
 
 use super::limits::{Kind, Refusal};
 use crate::endpoint::observed_hints;
-use crate::inner::{Audited, Inner, lock};
+use crate::inner::{Audited, Inner, lock, off_workers};
 use crate::invite::store_capabilities;
 use crate::wire::SealedStream;
 
@@ -49,10 +49,12 @@ impl Inner {
         lock(&self.limits).check(Kind::Claim, &remote, now)?;
         let verified = verify_claim(&m.token, &self.me, &remote, now)
             .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
-        let token = {
-            let audit = lock(&self.audit);
+        let inner = self.clone();
+        let token = off_workers(move || {
+            let audit = lock(&inner.audit);
             verified.consume(&mut NonceTable { audit: &audit, claimant: remote })
-        }
+        })
+        .await
         .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
 
         let mut grant =
@@ -60,7 +62,8 @@ impl Inner {
         grant.source_invite = Some(hex::encode(token.nonce));
         grant.addrs = observed_hints(conn);
         grant.last_seen = Some(now);
-        self.home.access().add(grant).map_err(|e| {
+        let home = self.home.clone();
+        off_workers(move || home.access().add(grant)).await.map_err(|e| {
             tracing::error!(%e, "cannot record a claimed grant");
             Refusal::rejected("the issuer could not record the grant; ask it to check its access.json")
         })?;
@@ -69,7 +72,8 @@ impl Inner {
             what,
             Decision::Accepted,
             Some(format!("granted {}", token.sessions.join(", "))),
-        );
+        )
+        .await;
         let accepted = Message::ClaimAccepted { sessions: token.sessions, capabilities: token.capabilities };
         let _ = stream.send_message(accepted).await;
         stream.finish();

@@ -40,22 +40,19 @@ impl Inner {
         }
         lock(&self.limits).check(Kind::Inject, &remote, wopr_store::now_ms())?;
         check_payload(&m.text)?;
-        let caps = self.capabilities(&remote, &m.session).map_err(Refusal::rejected)?;
+        let caps = self.capabilities(&remote, &m.session).await.map_err(Refusal::rejected)?;
         if caps.is_empty() {
             return Err(no_grant(&m.session));
         }
         self.touch_grant(&remote, conn);
+        // The work starts while the record is written; the answer ends only once it is on record.
         if !caps.contains(&Capability::Inject) {
-            self.record(
-                &remote,
-                what,
-                Decision::Accepted,
-                Some("message capability only: logged without AI".into()),
-            );
-            return self.run_log(remote, &m.session, &m.text, stream).await;
+            let note = Some("message capability only: logged without AI".into());
+            let recorded = self.record(&remote, what, Decision::Accepted, note);
+            return self.run_log(remote, &m.session, &m.text, stream, recorded).await;
         }
-        self.record(&remote, what, Decision::Accepted, None);
-        self.run_turn(remote, m, stream).await;
+        let recorded = self.record(&remote, what, Decision::Accepted, None);
+        self.run_turn(remote, m, stream, recorded).await;
         Ok(())
     }
 
@@ -70,12 +67,12 @@ impl Inner {
         lock(&self.limits).check(Kind::Log, &remote, wopr_store::now_ms())?;
         check_payload(&m.text)?;
         // Either capability lets a peer add to the conversation; `inject` only adds the AI answer.
-        if self.capabilities(&remote, &m.session).map_err(Refusal::rejected)?.is_empty() {
+        if self.capabilities(&remote, &m.session).await.map_err(Refusal::rejected)?.is_empty() {
             return Err(no_grant(&m.session));
         }
         self.touch_grant(&remote, conn);
-        self.record(&remote, what, Decision::Accepted, None);
-        self.run_log(remote, &m.session, &m.text, stream).await
+        let recorded = self.record(&remote, what, Decision::Accepted, None);
+        self.run_log(remote, &m.session, &m.text, stream, recorded).await
     }
 
     async fn run_log(
@@ -84,8 +81,11 @@ impl Inner {
         session: &str,
         text: &str,
         stream: &mut SealedStream,
+        recorded: impl Future<Output = ()>,
     ) -> Result<(), Refusal> {
-        match self.backend.log(remote, session, text).await {
+        let logged = self.backend.log(remote, session, text).await;
+        recorded.await;
+        match logged {
             Ok(()) => {
                 let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Logged }).await;
                 stream.finish();
@@ -97,7 +97,13 @@ impl Inner {
 
     /// Runs the AI turn, forwarding its deltas in order as they come. If the peer goes away the turn's
     /// future is dropped, which cancels it.
-    async fn run_turn(&self, remote: PublicId, m: &Inject, stream: &mut SealedStream) {
+    async fn run_turn(
+        &self,
+        remote: PublicId,
+        m: &Inject,
+        stream: &mut SealedStream,
+        recorded: impl Future<Output = ()>,
+    ) {
         let (tx, mut rx) = mpsc::channel::<String>(DELTA_BUFFER);
         let mut turn = self.backend.inject(remote, &m.session, &m.text, m.hop_count, tx);
         let mut open = true;
@@ -121,6 +127,7 @@ impl Inner {
                 return;
             }
         }
+        recorded.await;
         match outcome {
             Ok(()) => {
                 let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Completed }).await;

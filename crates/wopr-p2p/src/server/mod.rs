@@ -21,7 +21,7 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use tokio::task::JoinSet;
 use wopr_identity::PublicId;
 use wopr_proto::message::{Envelope, Message};
-use wopr_store::Decision;
+use wopr_store::{Decision, PayloadSummary};
 
 use crate::endpoint::remote_id;
 use crate::handshake;
@@ -48,24 +48,29 @@ impl ProtocolHandler for Handler {
     }
 }
 
-/// The audit description of an envelope: its action, session, and author signature with signed bytes.
+/// The audit description of an envelope: its action, session, author signature with signed bytes, and
+/// the digest and excerpt of its payload (the text of an inject or log, else the signed bytes).
 pub(crate) fn audited(env: &Envelope, me: &PublicId) -> Audited {
-    let (action, session, signature) = match &env.message {
-        Message::Inject(m) => ("inject", Some(m.session.clone()), Some(m.signature.to_vec())),
-        Message::Log(m) => ("log", Some(m.session.clone()), Some(m.signature.to_vec())),
-        Message::Claim(m) => ("claim", None, Some(m.signature.to_vec())),
+    let (action, session, signature, text) = match &env.message {
+        Message::Inject(m) => ("inject", Some(m.session.clone()), Some(m.signature.to_vec()), Some(&m.text)),
+        Message::Log(m) => ("log", Some(m.session.clone()), Some(m.signature.to_vec()), Some(&m.text)),
+        Message::Claim(m) => ("claim", None, Some(m.signature.to_vec()), None),
         Message::Rotation(r) => {
             let both = [r.old_sig.as_slice(), r.new_sig.as_slice()].concat();
+            let signed = r.signed_bytes();
             return Audited {
                 action: "rotation",
                 session: None,
                 signature: Some(both),
-                signed: Some(r.signed_bytes()),
+                payload: Some(PayloadSummary::of(&signed)),
+                signed: Some(signed),
             };
         }
-        other => (message_name(other), None, None),
+        other => (message_name(other), None, None, None),
     };
-    Audited { action, session, signature, signed: env.signed_bytes(me) }
+    let signed = env.signed_bytes(me);
+    let payload = text.map(|t| t.as_bytes()).or(signed.as_deref()).map(PayloadSummary::of);
+    Audited { action, session, signature, signed, payload }
 }
 
 fn message_name(m: &Message) -> &'static str {
@@ -108,7 +113,7 @@ impl Inner {
         // A handshake counts against the peer's request budget, so reconnect floods stop here too.
         let budget = lock(&self.limits).request(&remote, wopr_store::now_ms());
         if let Err(refusal) = budget {
-            self.record_flood(&remote, &refusal);
+            self.record_flood(&remote, &refusal).await;
             // Say which limit and when to retry in a Reject, then close; an honest peer closes first.
             let reject = wopr_proto::handshake::Reject {
                 code: refusal.code,
@@ -127,7 +132,7 @@ impl Inner {
                         _ => "handshake timed out".to_string(),
                     };
                     let what = Audited { action: "handshake", ..Audited::default() };
-                    self.record(&remote, &what, Decision::Refused, Some(reason));
+                    self.record(&remote, &what, Decision::Refused, Some(reason)).await;
                     // `respond` already sent the Reject.
                     close_after(&conn, async {}, 3, b"handshake failed").await;
                     return;
@@ -158,19 +163,21 @@ impl Inner {
 
     /// Starts delivering owed rotation records to `peer`, if any, now that it is reachable.
     fn deliver_owed_to(self: Arc<Self>, peer: PublicId) {
-        let owed = lock(&self.outbox).pending(Some(&peer)).map(|p| !p.is_empty()).unwrap_or(false);
-        if owed {
-            tokio::spawn(async move {
-                let _ = self.deliver_to(&peer).await;
-            });
+        if !self.may_owe.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
         }
+        tokio::spawn(async move {
+            if self.with_outbox(move |o| o.pending(Some(&peer)).is_ok_and(|p| !p.is_empty())).await {
+                let _ = self.deliver_to(&peer).await;
+            }
+        });
     }
 
     async fn serve_stream(self: Arc<Self>, remote: PublicId, conn: Connection, mut stream: SealedStream) {
         let now = wopr_store::now_ms();
         let budget = lock(&self.limits).request(&remote, now);
         if let Err(refusal) = budget {
-            self.record_flood(&remote, &refusal);
+            self.record_flood(&remote, &refusal).await;
             let _ = stream.recv.stop(VarInt::from_u32(4));
             send_refusal(&mut stream, &refusal).await;
             return;
@@ -181,7 +188,7 @@ impl Inner {
             Ok(Err(e)) if e.is_peer_fault() => {
                 let refusal = Refusal::new(e.code(), format!("bad frame: {e}"));
                 let what = Audited { action: "frame", ..Audited::default() };
-                self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone()));
+                self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone())).await;
                 let _ = stream.recv.stop(VarInt::from_u32(3));
                 return send_refusal(&mut stream, &refusal).await;
             }
@@ -193,16 +200,16 @@ impl Inner {
         };
         let what = audited(&env, &self.me);
         if let Err(refusal) = self.handle(remote, &conn, &env, &what, &mut stream).await {
-            self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone()));
+            self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone())).await;
             send_refusal(&mut stream, &refusal).await;
         }
     }
 
     /// A flood refusal is audited once per minute and peer, not once per stream.
-    fn record_flood(&self, remote: &PublicId, refusal: &Refusal) {
+    async fn record_flood(&self, remote: &PublicId, refusal: &Refusal) {
         if lock(&self.limits).audit_flood(remote, wopr_store::now_ms()) {
             let what = Audited { action: "request", ..Audited::default() };
-            self.record(remote, &what, Decision::Refused, Some(refusal.message.clone()));
+            self.record(remote, &what, Decision::Refused, Some(refusal.message.clone())).await;
         }
     }
 

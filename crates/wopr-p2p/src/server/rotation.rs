@@ -13,7 +13,7 @@ use wopr_store::Decision;
 
 use super::limits::Refusal;
 use crate::endpoint::{endpoint_addr, observed_hints};
-use crate::inner::{Audited, Inner};
+use crate::inner::{Audited, Inner, off_workers};
 use crate::wire::SealedStream;
 use iroh::endpoint::VarInt;
 
@@ -35,14 +35,17 @@ impl Inner {
             tracing::error!(%e, "cannot record a key rotation");
             Refusal::rejected("this node could not record the rotation; try again later")
         };
-        let moved_peer = self
-            .home
-            .peers()
-            .rotate_key(&r.old_key, &r.new_key, r.new_encrypt_pub, until, &hints)
-            .map_err(store_failed)?;
-        let moved_grants =
-            self.home.access().rotate_key(&r.old_key, &r.new_key, until).map_err(store_failed)?;
-        if !moved_peer && moved_grants == 0 && !self.already_rotated(r) {
+        let (inner, record, moved_hints) = (self.clone(), r.clone(), hints.clone());
+        let known = off_workers(move || -> Result<bool, wopr_store::StoreError> {
+            let (r, home) = (&record, &inner.home);
+            let moved_peer =
+                home.peers().rotate_key(&r.old_key, &r.new_key, r.new_encrypt_pub, until, &moved_hints)?;
+            let moved_grants = home.access().rotate_key(&r.old_key, &r.new_key, until)?;
+            Ok(moved_peer || moved_grants > 0 || inner.already_rotated(r))
+        })
+        .await
+        .map_err(store_failed)?;
+        if !known {
             return Err(Refusal::rejected(format!(
                 "key {} is not a peer of this node; nothing to rotate",
                 r.old_key.short()
@@ -52,7 +55,8 @@ impl Inner {
             self.lookup.add_endpoint_info(addr);
         }
         self.pool.forget(&r.old_key, VarInt::from_u32(0), b"key rotated");
-        self.record(&remote, what, Decision::Accepted, Some(format!("{} is now {}", r.old_key, r.new_key)));
+        self.record(&remote, what, Decision::Accepted, Some(format!("{} is now {}", r.old_key, r.new_key)))
+            .await;
         let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Completed }).await;
         stream.finish();
         Ok(())
