@@ -18,8 +18,7 @@ use crate::client::REPLY_TIMEOUT;
 use crate::conns::PeerConn;
 use crate::inner::{Inner, lock};
 
-/// Outbox kind of rotation records.
-const ROTATION: &str = "rotation";
+use wopr_store::ROTATION_KIND as ROTATION;
 
 /// What happened to a rotation broadcast (or an outbox flush).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,12 +49,23 @@ impl Inner {
         }
         let payload =
             serde_json::to_string(record).map_err(|e| P2pError::Invalid(format!("rotation record: {e}")))?;
-        let outbox = lock(&self.outbox);
-        for peer in &targets {
-            outbox.push(peer, ROTATION, &payload, now)?;
-        }
+        lock(&self.outbox).push_rotation(&record.new_key, &targets, &payload, now)?;
         self.may_owe.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(targets)
+    }
+
+    /// Queues every rotation in `identity.json` that was never queued nor kept local: a process killed
+    /// between saving a rotated identity and queuing its broadcast would otherwise leave every peer
+    /// knowing only the old key.
+    pub(crate) fn queue_interrupted_rotations(&self) -> Result<(), P2pError> {
+        let Some(loaded) = self.home.load_identity()? else { return Ok(()) };
+        for record in &loaded.rotations {
+            if !lock(&self.outbox).rotation_noted(&record.new_key)? {
+                tracing::info!(new_key = %record.new_key.short(), "queuing a key rotation whose broadcast was interrupted");
+                self.queue_rotation(record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Connects to `peer` and delivers what it is owed (see [`Inner::deliver_on`]).

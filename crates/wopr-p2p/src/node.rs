@@ -15,7 +15,7 @@ use crate::client::{INJECT_IDLE_TIMEOUT, REPLY_TIMEOUT};
 use crate::conns::revoked_code;
 use crate::deliver::RotationReport;
 use crate::endpoint::{self, endpoint_addr};
-use crate::inner::Inner;
+use crate::inner::{Inner, lock};
 use crate::invite::{parse_invite, store_capabilities};
 use crate::recorder::Recorder;
 use crate::server::Handler;
@@ -54,7 +54,6 @@ impl Node {
         let recorder = Recorder::start(home.audit()?, home.audit()?)
             .map_err(|e| P2pError::Offline(format!("cannot start the audit log writer: {e}")))?;
         let outbox = home.outbox()?;
-        let owes = !outbox.pending(None)?.is_empty();
         let inner = Arc::new(Inner::new(
             identity,
             home,
@@ -66,6 +65,8 @@ impl Node {
             recorder,
             outbox,
         ));
+        inner.queue_interrupted_rotations()?;
+        let owes = !lock(&inner.outbox).pending(None)?.is_empty();
         inner.may_owe.store(owes, std::sync::atomic::Ordering::Relaxed);
         let router = Router::builder(endpoint).accept(wopr_proto::ALPN, Handler(inner.clone())).spawn();
         let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));

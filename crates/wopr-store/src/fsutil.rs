@@ -19,11 +19,12 @@ pub fn create_private_dir(dir: &Path) -> StoreResult<()> {
 }
 
 /// Writes `bytes` to `path` atomically: a 0600 temp file in the same directory, fsync, rename, fsync of
-/// the directory. A crash at any point leaves either the old or the new content, never a mix.
+/// the directory. A crash at any point leaves either the old or the new content, never a mix; the temp
+/// file a killed writer leaves is removed by the next successful write of the same file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}-{}", std::process::id(), unique()));
+    let tmp = dir.join(format!("{}{}-{}", temp_prefix(&name), std::process::id(), unique()));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -39,10 +40,38 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> StoreResult<()> {
         }
         Ok(())
     })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => remove_stale_temps(dir, &name),
+        Err(_) => {
+            let _ = fs::remove_file(&tmp);
+        }
     }
     result
+}
+
+/// Temp files of `name` are `.<name>.tmp-<pid>-<n>`.
+fn temp_prefix(name: &str) -> String {
+    format!(".{name}.tmp-")
+}
+
+/// Removes the temp files of `name` that writers killed between creating and renaming them left behind
+/// (they may hold a copy of a key). A file whose process still runs is that writer's to finish; without
+/// `/proc` nothing can be told apart, so nothing is removed.
+fn remove_stale_temps(dir: &Path, name: &str) {
+    let proc = Path::new("/proc");
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    if !proc.join("self").exists() {
+        return;
+    }
+    let prefix = temp_prefix(name);
+    for entry in entries.flatten() {
+        let file = entry.file_name();
+        let pid = file.to_str().and_then(|f| f.strip_prefix(&prefix)).and_then(|rest| rest.split('-').next());
+        let Some(pid) = pid.and_then(|p| p.parse::<u32>().ok()) else { continue };
+        if pid != std::process::id() && !proc.join(pid.to_string()).exists() {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
 }
 
 fn unique() -> u64 {
@@ -149,6 +178,22 @@ mod tests {
             .filter(|e| e.as_ref().unwrap().file_name() != "x.json")
             .collect();
         assert!(leftovers.is_empty(), "temp files left behind");
+    }
+
+    #[test]
+    fn a_write_removes_the_temp_files_of_dead_writers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.json");
+        // A pid that cannot exist (above the kernel's limit), and our own pid (a write in progress).
+        let dead = dir.path().join(".x.json.tmp-4194305-0");
+        let ours = dir.path().join(format!(".x.json.tmp-{}-999", std::process::id()));
+        let other_doc = dir.path().join(".y.json.tmp-4194305-0");
+        for f in [&dead, &ours, &other_doc] {
+            fs::write(f, b"{\"half\":").unwrap();
+        }
+        write_atomic(&p, b"{}").unwrap();
+        assert!(!dead.exists(), "a dead writer's temp file was kept");
+        assert!(ours.exists() && other_doc.exists());
     }
 
     #[test]

@@ -32,7 +32,7 @@ pub use history::{History, HistoryMessage, MessageStatus, Role};
 pub use home::Home;
 pub use identity_file::Loaded as LoadedIdentity;
 pub use name::{MAX_SESSION_NAME, SessionName};
-pub use outbox::{Outbox, OutboxItem};
+pub use outbox::{Outbox, OutboxItem, ROTATION_KIND};
 pub use peer_ref::{MAX_PEER_NAME, OldKey, PeerKeyed, resolve as resolve_peer, validate_peer_name};
 pub use peers::{PEERS_FILE, PeerRecord, Peers, PeersFile};
 pub use sessions::{SessionMeta, Sessions};
