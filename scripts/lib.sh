@@ -63,3 +63,66 @@ build_llama_server() {
   fi
   echo "$bin"
 }
+
+# ---- The independent vector checker and fuzzing (docs/PROTOCOL.md §13, fuzz/README.md) ----
+
+# The Python packages of docs/vectors/verify.py, which the wopr-proto vectors test runs.
+install_vector_checker() {
+  python3 -c 'import cryptography, nacl' 2>/dev/null && return 0
+  say "installing the vector checker's Python packages (docs/vectors/requirements.txt)"
+  python3 -m pip install -q --disable-pip-version-check -r "$ROOT/docs/vectors/requirements.txt"
+}
+
+# Every cargo-fuzz target for WOPR_FUZZ_SECONDS (default 30) each, WOPR_FUZZ_JOBS (default 2) at a time,
+# from the committed corpus, after one build of all of them. New inputs go to a scratch directory; a crash
+# or a timeout fails the run and leaves its input in fuzz/artifacts/<target>/.
+CARGO_FUZZ_VERSION=0.13.2
+run_fuzz() {
+  local seconds=${WOPR_FUZZ_SECONDS:-30} jobs=${WOPR_FUZZ_JOBS:-2} started=$SECONDS
+  if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    say "installing cargo-fuzz $CARGO_FUZZ_VERSION from crates.io (once)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked -j2
+  fi
+  # libFuzzer and the address sanitizer need rustc's -Z flags: nightly when it is installed, else stable
+  # with RUSTC_BOOTSTRAP=1 (stable ships the sanitizer runtimes).
+  local toolchain=()
+  if rustup run nightly rustc --version >/dev/null 2>&1; then
+    toolchain=(+nightly)
+  else
+    export RUSTC_BOOTSTRAP=1
+  fi
+  local fuzz="cargo ${toolchain[*]} fuzz"
+  local target_dir="$ROOT/fuzz/target" scratch targets
+  say "fuzzing: building every target ($((SECONDS - started)) s so far)"
+  (cd "$ROOT" && CARGO_BUILD_JOBS=2 $fuzz build --target-dir "$target_dir")
+  targets=$(cd "$ROOT" && $fuzz list)
+  scratch=$(mktemp -d)
+  say "fuzzing $(echo $targets | wc -w) targets for $seconds s each, $jobs at a time ($((SECONDS - started)) s so far)"
+  # One target: its binary on a scratch corpus plus the committed one; the exit status says if it crashed.
+  fuzz_one() {
+    mkdir -p "$scratch/$1" "$ROOT/fuzz/artifacts/$1"
+    "$target_dir/x86_64-unknown-linux-gnu/release/$1" -max_total_time="$seconds" -timeout=10 \
+      -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$ROOT/fuzz/artifacts/$1/" \
+      "$scratch/$1" "$ROOT/fuzz/corpus/$1" >"$scratch/$1.log" 2>&1 || touch "$scratch/$1.crashed"
+  }
+  local running=0
+  for target in $targets; do
+    fuzz_one "$target" &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then wait -n; running=$((running - 1)); fi
+  done
+  wait
+  local failed=()
+  for target in $targets; do
+    if [ -e "$scratch/$target.crashed" ]; then
+      tail -30 "$scratch/$target.log" >&2
+      failed+=("$target")
+    fi
+  done
+  rm -rf "$scratch"
+  say "fuzzing took $((SECONDS - started)) s"
+  if [ ${#failed[@]} -gt 0 ]; then
+    say "fuzzing crashed in: ${failed[*]}; inputs in fuzz/artifacts/<target>/ (replay: $fuzz run <target> <file>)"
+    return 1
+  fi
+}

@@ -176,10 +176,21 @@ pub struct FixtureServer {
 impl FixtureServer {
     /// Starts serving `replies`, one per request, in order. Requests beyond them get a 500 saying so.
     pub async fn start(replies: impl IntoIterator<Item = Reply>) -> Self {
+        let mut replies = replies.into_iter().collect::<Vec<_>>().into_iter();
+        Self::scripted(move |_, count| {
+            replies.next().unwrap_or_else(|| {
+                Reply::new(500).body(format!("fixture server: no reply left for request {count}"))
+            })
+        })
+        .await
+    }
+
+    /// Starts a server that answers each request with `answer(request, n)` (`n` counts from 1): a
+    /// scripted model that decides from what it is sent.
+    pub async fn scripted(mut answer: impl FnMut(&RecordedRequest, usize) -> Reply + Send + 'static) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("cannot bind 127.0.0.1:0");
         let url = format!("http://{}", listener.local_addr().expect("listener has no address"));
         let requests = Arc::new(Mutex::new(Vec::new()));
-        let mut replies = replies.into_iter().collect::<Vec<_>>().into_iter();
         let recorded = requests.clone();
         let task = tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
@@ -187,12 +198,10 @@ impl FixtureServer {
                 let Ok(request) = read_request(&mut stream).await else { continue };
                 let count = {
                     let mut all = recorded.lock().expect("request log poisoned");
-                    all.push(request);
+                    all.push(request.clone());
                     all.len()
                 };
-                let reply = replies.next().unwrap_or_else(|| {
-                    Reply::new(500).body(format!("fixture server: no reply left for request {count}"))
-                });
+                let reply = answer(&request, count);
                 let _ = reply.write_to(&mut stream).await;
                 let _ = stream.shutdown().await;
             }

@@ -2,9 +2,9 @@
 //!
 //! A turn takes the session's context (`sessions/<name>.md`) and stored history, adds the new message,
 //! calls a provider, streams its events to the caller, and persists the outcome. The user's message is
-//! stored before the provider is called, so a failure (or a killed process) never loses it. When the
-//! model calls tools (`tools`: the [`Toolbox`] the caller chose for this session and source), their
-//! results go back to the model for up to [`MAX_STEPS`] calls.
+//! stored before the provider is called, so a failure (or a killed process) never loses it. A turn runs
+//! at the trust of the least trusted source in its context ([`policy`]), which picks its [`Toolbox`];
+//! when the model calls tools their results go back to the model for up to [`MAX_STEPS`] calls.
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -16,7 +16,7 @@ mod turn;
 mod workspace_tools;
 
 pub use peer_tool::{FORWARDED_HOPS, INJECT_PEER, PeerInjector};
-pub use prompt::build_request;
+pub use prompt::{BYTES_PER_TOKEN, MAX_HISTORY_ROWS, build_request, history_budget, load_history};
 pub use tools::{BoxFuture, ToolOutput, ToolRefused, Toolbox};
-pub use turn::{MAX_STEPS, TurnError, TurnEvent, TurnOutcome, run_turn};
+pub use turn::{MAX_STEPS, TurnContext, TurnError, TurnEvent, TurnOutcome, load_context, run_turn};
 pub use workspace_tools::WorkspaceTools;

@@ -1,39 +1,122 @@
-//! Which tools a turn gets and where they run, from the session's settings and the message's source.
+//! How far a turn is trusted, which tools it gets and where they run: the one place that decides it.
 //!
-//! | source | trust | tools run |
+//! Trust flows with content. Each stored message records its [`Source`]; [`trust_of`] says how far
+//! each source is trusted; a turn runs at the trust of the **least trusted source in its context**: the
+//! new message's source and every source in the session's history ([`TurnTrust`]). The whole history
+//! counts, not only the part a turn sends to the model, so a session that ever held a peer's words
+//! stays tainted until the owner clears it (`wopr session clear`) or starts a clean copy
+//! (`wopr session fork --owner-only`); finding that out is one index search per distinct source.
+//!
+//! | turn | trust | tools run |
 //! |---|---|---|
-//! | a P2P peer | `untrusted`, always | in the sandbox, in a private workspace per peer and session; refused when no sandbox works |
-//! | this machine (CLI, daemon) | `owner` | in the sandbox in the session's workspace, or on the host if the owner switched the session's sandbox off |
+//! | a P2P peer's message | `untrusted`, always | sandboxed, in a private workspace per peer and session; refused when no sandbox works |
+//! | the owner's message, only owner text in the session | `owner` | sandboxed in the session's workspace (host network, `inject_peer`), or on the host if the owner switched the session's sandbox off |
+//! | the owner's message in a session holding less trusted text | that source's trust | sandboxed under that trust's policy, in a workspace kept for tainted turns, never `inject_peer`, whatever the sandbox switch says |
 //!
-//! No setting changes the first row: a peer's tools never run outside a sandbox.
+//! Answers and tool results of a turn are stored with the least trusted source it saw, so a taint is
+//! never laundered through the AI's own reply.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use wopr_sandbox::{Backend, Policy, Trust};
-use wopr_store::{Config, ConfigKey, Home, SessionMeta, SessionName, StoreError};
+use wopr_store::{Config, ConfigKey, History, Home, SessionMeta, SessionName, SourceSeen, StoreError};
 
+pub use wopr_store::Source;
+
+use crate::peer_tool::PeerInjector;
+use crate::tools::Toolbox;
 use crate::workspace_tools::WorkspaceTools;
 
 /// Config key choosing the sandbox backend (`native`, the default, or `docker`).
 pub const KEY_BACKEND: &str = "sandbox.backend";
 
-/// Where the message of a turn came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Source<'a> {
-    /// This machine's owner (CLI or local API).
-    Local,
-    /// A P2P peer, by its full public key in hex.
-    Peer(&'a str),
+/// How far the words of `source` are trusted. Only the owner is `owner`; a scheduled job the owner
+/// wrote is `trusted`; peers, channels, plugins, skills and anything unrecognised are `untrusted`.
+pub fn trust_of(source: &Source) -> Trust {
+    match source {
+        Source::Owner => Trust::Owner,
+        Source::Cron(_) => Trust::Trusted,
+        Source::Peer(_) | Source::Channel(_) | Source::Plugin(_) | Source::Skill(_) | Source::Unknown(_) => {
+            Trust::Untrusted
+        }
+    }
 }
 
-impl Source<'_> {
-    /// The trust level: peers are always `untrusted`.
-    pub fn trust(self) -> Trust {
-        match self {
-            Source::Local => Trust::Owner,
-            Source::Peer(_) => Trust::Untrusted,
+/// The least trusted of `seen` (on a tie, the one that appeared first), if any is less trusted than the
+/// owner.
+pub fn least_trusted(seen: impl IntoIterator<Item = SourceSeen>) -> Option<Taint> {
+    seen.into_iter()
+        .map(|seen| Taint { trust: trust_of(&seen.source), seen })
+        .filter(|t| t.trust != Trust::Owner)
+        .min_by(|a, b| b.trust.cmp(&a.trust).then(a.seen.first_id.cmp(&b.seen.first_id)))
+}
+
+/// A session's history holds words less trusted than the owner's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Taint {
+    /// The least trusted source, and its first message.
+    pub seen: SourceSeen,
+    /// That source's trust.
+    pub trust: Trust,
+}
+
+impl Taint {
+    /// Why, for people: `holds text from p2p:1a2b3c4d (trust untrusted) since message 12`.
+    pub fn reason(&self) -> String {
+        format!(
+            "holds text from {} (trust {}) since message {}",
+            self.seen.source.label(),
+            self.trust,
+            self.seen.first_id
+        )
+    }
+}
+
+/// The least trusted source of `session`'s whole history, if it is not the owner.
+pub fn session_taint(history: &History, session: &SessionName) -> Result<Option<Taint>, StoreError> {
+    Ok(least_trusted(history.sources(session)?))
+}
+
+/// Who a turn acts for: its message's source, and what in its context is less trusted than that.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TurnTrust {
+    /// The source of the turn's new message.
+    pub message: Source,
+    /// The least trusted source in the session's history, when it is less trusted than the message's.
+    pub taint: Option<Taint>,
+}
+
+impl TurnTrust {
+    /// A turn of `session` with a message from `message`, given the session's history.
+    pub fn of(history: &History, session: &SessionName, message: Source) -> Result<TurnTrust, StoreError> {
+        let own = trust_of(&message);
+        let taint = session_taint(history, session)?.filter(|t| t.trust > own);
+        Ok(TurnTrust { message, taint })
+    }
+
+    /// The trust the turn runs at: the least of its sources'.
+    pub fn trust(&self) -> Trust {
+        self.taint.as_ref().map_or(trust_of(&self.message), |t| t.trust)
+    }
+
+    /// The source its answers and tool results are stored with: the least trusted one it saw.
+    pub fn answer_source(&self) -> &Source {
+        self.taint.as_ref().map_or(&self.message, |t| &t.seen.source)
+    }
+
+    /// Where the turn's tools work: the message source's own workspace, or, for a tainted turn, one kept
+    /// for tainted turns of the session (so words that steered it never touch a cleaner workspace).
+    pub fn workspace(&self, home: &Home, session: &SessionName) -> PathBuf {
+        match self.taint {
+            None => workspace_dir(home, session, &self.message),
+            Some(_) => tainted_workspace(home, session),
         }
+    }
+
+    /// The sandbox policy of the turn's tools.
+    pub fn policy(&self, home: &Home, session: &SessionName) -> Policy {
+        Policy::for_trust(self.trust(), self.workspace(home, session)).hide(home.root())
     }
 }
 
@@ -54,51 +137,213 @@ pub fn workspaces_root(home: &Home) -> PathBuf {
     home.root().join("workspaces")
 }
 
-/// The workspace of `session` for `source`: the session's own for local turns, a private one per
-/// peer and session for P2P turns (a peer never sees the owner's files or another peer's).
-pub fn workspace_dir(home: &Home, session: &SessionName, source: Source<'_>) -> PathBuf {
+/// The workspace of the tainted turns of `session` (an owner's turns in a session holding less trusted
+/// words): kept apart from every source's own, and removed when the session's history is cleared.
+pub fn tainted_workspace(home: &Home, session: &SessionName) -> PathBuf {
+    workspaces_root(home).join("tainted").join(session.as_str())
+}
+
+/// The workspace of `session` for turns from `source`: the session's own for the owner, a private one
+/// per peer (or other source) and session otherwise, so no source sees another's files.
+pub fn workspace_dir(home: &Home, session: &SessionName, source: &Source) -> PathBuf {
     let root = workspaces_root(home);
     match source {
-        Source::Local => root.join("local").join(session.as_str()),
-        // The key is hex from the transport; anything else is dropped so it cannot name another path.
-        Source::Peer(key) => {
-            let key: String = key.chars().filter(char::is_ascii_hexdigit).collect();
-            root.join("peers").join(key).join(session.as_str())
+        Source::Owner => root.join("local").join(session.as_str()),
+        Source::Peer(key) => root.join("peers").join(key.to_hex()).join(session.as_str()),
+        // Names from elsewhere keep only harmless characters, so they cannot name another path.
+        other => {
+            let name: String = other
+                .to_string()
+                .chars()
+                .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+                .take(96)
+                .collect();
+            root.join("sources").join(name).join(session.as_str())
         }
     }
 }
 
-/// The policy a turn from `source` runs its tools under, in `session`'s workspace.
-pub fn policy_for(home: &Home, session: &SessionName, source: Source<'_>) -> Policy {
-    Policy::for_trust(source.trust(), workspace_dir(home, session, source)).hide(home.root())
+/// The owner's policy for `session` (what its clean owner turns run under when sandboxed).
+pub fn owner_policy(home: &Home, session: &SessionName) -> Policy {
+    policy_for(home, session, &Source::Owner)
 }
 
-/// The tools of a turn of `session` (with settings `meta`) from `source`.
-pub fn toolbox_for(
-    home: &Home,
-    session: &SessionName,
-    meta: &SessionMeta,
-    source: Source<'_>,
-) -> WorkspaceTools {
-    if source == Source::Local && !meta.sandbox {
-        return WorkspaceTools::unsandboxed(workspace_dir(home, session, source));
+/// The policy of an untainted turn from `source` in `session`'s workspace.
+pub fn policy_for(home: &Home, session: &SessionName, source: &Source) -> Policy {
+    Policy::for_trust(trust_of(source), workspace_dir(home, session, source)).hide(home.root())
+}
+
+/// Picks a turn's tools once the turn knows its trust (from the history it actually loaded).
+pub trait ToolChoice: Send + Sync {
+    /// The tools for a turn that runs as `trust`.
+    fn tools_for(&self, trust: &TurnTrust) -> Box<dyn Toolbox + '_>;
+}
+
+/// The workspace tools of a session, chosen per turn from [`TurnTrust`]: the only way the CLI and the
+/// daemon give a turn tools.
+pub struct SessionTools {
+    home: Home,
+    session: SessionName,
+    meta: SessionMeta,
+    peers: Option<Arc<dyn PeerInjector>>,
+}
+
+impl SessionTools {
+    /// The tools of `session` (settings `meta`).
+    pub fn new(home: &Home, session: &SessionName, meta: &SessionMeta) -> Self {
+        SessionTools { home: home.clone(), session: session.clone(), meta: meta.clone(), peers: None }
     }
-    let policy = policy_for(home, session, source);
-    let sandbox = sandbox_choice(home)
-        .map_err(|e| e.to_string())
-        .and_then(|backend| backend.create().map_err(|e| e.to_string()));
-    match sandbox {
-        Ok(sandbox) => WorkspaceTools::sandboxed(Arc::from(sandbox), policy),
-        Err(reason) => WorkspaceTools::refused(format!(
-            "tools cannot run safely on this node: {reason} (see `wopr sandbox doctor`)"
-        )),
+
+    /// Offers `inject_peer` through `injector`, to turns at owner trust only.
+    pub fn with_peer_injector(mut self, injector: Arc<dyn PeerInjector>) -> Self {
+        self.peers = Some(injector);
+        self
+    }
+
+    /// The toolbox for a turn at `trust`.
+    pub fn toolbox(&self, trust: &TurnTrust) -> WorkspaceTools {
+        let owner = trust.trust() == Trust::Owner;
+        let tools = if owner && !self.meta.sandbox {
+            WorkspaceTools::unsandboxed(trust.workspace(&self.home, &self.session))
+        } else {
+            let policy = trust.policy(&self.home, &self.session);
+            let sandbox = sandbox_choice(&self.home)
+                .map_err(|e| e.to_string())
+                .and_then(|backend| backend.create().map_err(|e| e.to_string()));
+            match sandbox {
+                Ok(sandbox) => WorkspaceTools::sandboxed(Arc::from(sandbox), policy),
+                Err(reason) => WorkspaceTools::refused(format!(
+                    "tools cannot run safely on this node: {reason} (see `wopr sandbox doctor`)"
+                )),
+            }
+        };
+        match (&self.peers, owner) {
+            (Some(injector), true) => tools.with_peer_injector(injector.clone()),
+            _ => tools,
+        }
+    }
+}
+
+impl ToolChoice for SessionTools {
+    fn tools_for(&self, trust: &TurnTrust) -> Box<dyn Toolbox + '_> {
+        Box::new(self.toolbox(trust))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Toolbox;
+    use crate::{BoxFuture, PeerInjector};
+    use wopr_store::{MessageStatus, Role};
+
+    struct NoPeers;
+
+    impl PeerInjector for NoPeers {
+        fn inject<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a str,
+            _: u8,
+        ) -> BoxFuture<'a, Result<String, String>> {
+            Box::pin(async { Err("no peers here".to_string()) })
+        }
+    }
+
+    fn seen(source: Source, first_id: i64) -> SourceSeen {
+        SourceSeen { source, first_id, first_ms: 0 }
+    }
+
+    fn peer() -> Source {
+        Source::Peer(wopr_identity::Identity::generate().public_id())
+    }
+
+    #[test]
+    fn only_the_owner_is_owner_and_the_least_trusted_source_wins() {
+        let (p, q) = (peer(), peer());
+        assert_eq!(trust_of(&Source::Owner), Trust::Owner);
+        assert_eq!(trust_of(&Source::Cron("nightly".into())), Trust::Trusted);
+        for s in [
+            p.clone(),
+            Source::Channel("c".into()),
+            Source::Plugin("x".into()),
+            Source::Skill("y".into()),
+            Source::Unknown("ai".into()),
+        ] {
+            assert_eq!(trust_of(&s), Trust::Untrusted, "{s}");
+        }
+        assert_eq!(least_trusted([seen(Source::Owner, 1)]), None);
+        assert_eq!(least_trusted([]), None);
+        let cron = Source::Cron("j".into());
+        let t = least_trusted([seen(Source::Owner, 1), seen(cron.clone(), 2)]).unwrap();
+        assert_eq!((t.seen.source, t.trust), (cron.clone(), Trust::Trusted));
+        // Untrusted beats trusted wherever it appears; among equals the first to appear wins.
+        let t =
+            least_trusted([seen(q.clone(), 9), seen(cron, 2), seen(p.clone(), 5), seen(Source::Owner, 1)])
+                .unwrap();
+        assert_eq!((t.seen.source, t.seen.first_id, t.trust), (p, 5, Trust::Untrusted));
+    }
+
+    #[test]
+    fn a_turn_runs_at_the_least_trusted_source_of_its_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("wopr"));
+        let name = SessionName::new("dev").unwrap();
+        home.sessions().create(&name, "", None, None).unwrap();
+        let history = home.history().unwrap();
+        let (p, q) = (peer(), peer());
+
+        let clean = TurnTrust::of(&history, &name, Source::Owner).unwrap();
+        assert_eq!(
+            (clean.trust(), clean.answer_source(), &clean.taint),
+            (Trust::Owner, &Source::Owner, &None)
+        );
+        assert_eq!(clean.workspace(&home, &name), workspace_dir(&home, &name, &Source::Owner));
+
+        history.append(&name, Role::User, "hi", MessageStatus::Ok, &Source::Owner, None).unwrap();
+        let planted = history.append(&name, Role::User, "marker", MessageStatus::Ok, &p, None).unwrap();
+        let owner = TurnTrust::of(&history, &name, Source::Owner).unwrap();
+        assert_eq!(owner.trust(), Trust::Untrusted);
+        assert_eq!(owner.answer_source(), &p, "the answer carries the peer's taint");
+        assert_eq!(owner.taint.as_ref().unwrap().seen.first_id, planted);
+        let ws = owner.workspace(&home, &name);
+        assert!(ws != workspace_dir(&home, &name, &Source::Owner) && ws != workspace_dir(&home, &name, &p));
+        assert_eq!(owner.policy(&home, &name).trust, Trust::Untrusted);
+
+        // Another peer's own turn is its own: untrusted, in its own workspace, answers marked as its.
+        let other = TurnTrust::of(&history, &name, q.clone()).unwrap();
+        assert_eq!((other.trust(), other.answer_source(), &other.taint), (Trust::Untrusted, &q, &None));
+        assert_eq!(other.workspace(&home, &name), workspace_dir(&home, &name, &q));
+        assert!(owner.taint.unwrap().reason().contains(&p.label()));
+    }
+
+    #[test]
+    fn a_tainted_owner_turn_is_sandboxed_and_never_offered_inject_peer() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("wopr"));
+        let name = SessionName::new("dev").unwrap();
+        let mut meta = home.sessions().create(&name, "", None, None).unwrap();
+        meta.sandbox = false;
+        let tools = SessionTools::new(&home, &name, &meta).with_peer_injector(Arc::new(NoPeers));
+        let names = |t: &WorkspaceTools| t.specs().into_iter().map(|s| s.name).collect::<Vec<_>>();
+
+        let clean = TurnTrust { message: Source::Owner, taint: None };
+        assert_eq!(tools.toolbox(&clean).describe(), "host (sandbox off)");
+        assert!(names(&tools.toolbox(&clean)).contains(&crate::INJECT_PEER.to_string()));
+
+        let p = peer();
+        let tainted = TurnTrust {
+            message: Source::Owner,
+            taint: Some(Taint { seen: seen(p.clone(), 3), trust: Trust::Untrusted }),
+        };
+        let boxed = tools.toolbox(&tainted);
+        assert_eq!(names(&boxed), ["shell", "read_file", "write_file", "list_dir"]);
+        let how = boxed.describe();
+        assert!(how == "refused" || how.ends_with("untrusted"), "{how}");
+
+        let peers_turn = TurnTrust { message: p, taint: None };
+        assert_eq!(names(&tools.toolbox(&peers_turn)), ["shell", "read_file", "write_file", "list_dir"]);
+    }
 
     #[test]
     fn a_peers_tools_are_the_four_workspace_tools_only() {
@@ -108,8 +353,11 @@ mod tests {
         let mut meta = home.sessions().create(&name, "", None, None).unwrap();
         // Even with the owner's switch off, a peer's tools never run on the host.
         meta.sandbox = false;
-        let peer = "ab".repeat(32);
-        let tools = toolbox_for(&home, &name, &meta, Source::Peer(&peer));
+        let peer = wopr_identity::Identity::generate().public_id();
+        let source = Source::Peer(peer);
+        let trust = TurnTrust { message: source.clone(), taint: None };
+        let tools =
+            SessionTools::new(&home, &name, &meta).with_peer_injector(Arc::new(NoPeers)).toolbox(&trust);
         let names: Vec<String> = tools.specs().into_iter().map(|s| s.name).collect();
         assert_eq!(names, ["shell", "read_file", "write_file", "list_dir"], "no tool injects into peers");
         assert!(
@@ -117,14 +365,19 @@ mod tests {
             "{}",
             tools.describe()
         );
-        assert_eq!(toolbox_for(&home, &name, &meta, Source::Local).describe(), "host (sandbox off)");
 
-        let policy = policy_for(&home, &name, Source::Peer(&peer));
+        let policy = policy_for(&home, &name, &source);
         assert_eq!(policy.trust, Trust::Untrusted);
-        assert_ne!(policy.workspace(), workspace_dir(&home, &name, Source::Local));
-        assert!(policy.workspace().starts_with(home.root().join("workspaces").join("peers").join(&peer)));
-        let sneaky = workspace_dir(&home, &name, Source::Peer("../../etc"));
-        assert!(sneaky.starts_with(home.root().join("workspaces").join("peers")), "{}", sneaky.display());
+        assert_ne!(policy.workspace(), workspace_dir(&home, &name, &Source::Owner));
+        assert!(
+            policy.workspace().starts_with(home.root().join("workspaces").join("peers").join(peer.to_hex()))
+        );
+        let sneaky = workspace_dir(&home, &name, &Source::Channel("../../etc".into()));
+        assert!(sneaky.starts_with(home.root().join("workspaces").join("sources")), "{}", sneaky.display());
+        assert_eq!(
+            sneaky.parent().unwrap().parent().unwrap(),
+            home.root().join("workspaces").join("sources")
+        );
     }
 
     #[test]

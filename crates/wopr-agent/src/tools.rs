@@ -48,3 +48,14 @@ pub trait Toolbox: Send + Sync {
     /// Runs one call. A failing tool is an `Ok` with [`ToolOutput::is_error`]; `Err` stops the turn.
     fn run<'a>(&'a self, call: &'a ToolCall) -> BoxFuture<'a, Result<ToolOutput, ToolRefused>>;
 }
+
+/// A borrowed toolbox is a toolbox (so a [`crate::policy::ToolChoice`] can hand out one it owns).
+impl<T: Toolbox + ?Sized> Toolbox for &T {
+    fn specs(&self) -> Vec<ToolSpec> {
+        (**self).specs()
+    }
+
+    fn run<'a>(&'a self, call: &'a ToolCall) -> BoxFuture<'a, Result<ToolOutput, ToolRefused>> {
+        (**self).run(call)
+    }
+}

@@ -7,10 +7,11 @@ use thiserror::Error;
 use wopr_providers::{
     ChatMessage, ChatRequest, Provider, ProviderError, StopReason, StreamEvent, ToolCall, Usage,
 };
-use wopr_store::{Home, MessageStatus, Role, SessionName, StoreError};
+use wopr_store::{History, HistoryMessage, Home, MessageStatus, Role, SessionName, Source, StoreError};
 
-use crate::build_request;
-use crate::tools::{ToolOutput, ToolRefused, Toolbox};
+use crate::policy::{ToolChoice, TurnTrust};
+use crate::prompt::{build_request, history_budget, load_history};
+use crate::tools::{ToolOutput, ToolRefused};
 
 /// Most model calls in one turn. The last one is offered no tools, so the turn always ends in text.
 pub const MAX_STEPS: usize = 8;
@@ -84,23 +85,54 @@ pub enum TurnError {
     ToolRefused(ToolRefused),
 }
 
-/// Runs one turn of `session` with `message` from `source` (`cli`, `p2p:<key>`, ...), offering the
-/// model `tools` and calling `on_event` as the answer streams in and tools run.
+/// What a turn starts from: the history it sends, and the trust that history gives it.
+#[derive(Clone, Debug)]
+pub struct TurnContext {
+    /// The stored messages sent to the model (the newest that fit its window), oldest first.
+    pub history: Vec<HistoryMessage>,
+    /// The turn's trust: the least trusted source of the message and of the whole session.
+    pub trust: TurnTrust,
+}
+
+/// Reads what a turn of `session` with `message` from `source` starts from, in one read transaction
+/// (so the window and the trust describe the same history): the newest messages that fit
+/// `context_window` tokens next to `system` and `message`, and the trust. Costs the same however long
+/// the session is.
+pub fn load_context(
+    history: &History,
+    session: &SessionName,
+    system: &str,
+    message: &str,
+    source: &Source,
+    context_window: u32,
+) -> Result<TurnContext, StoreError> {
+    history.consistent(|h| {
+        let window = load_history(h, session, history_budget(context_window, system, message))?;
+        let trust = TurnTrust::of(h, session, source.clone())?;
+        Ok(TurnContext { history: window, trust })
+    })
+}
+
+/// Runs one turn of `session` with `message` from `source`, offering the model the tools `tools`
+/// picks for the turn's trust, and calling `on_event` as the answer streams in and tools run.
 pub async fn run_turn(
     home: &Home,
     session: &SessionName,
     message: &str,
-    source: &str,
+    source: &Source,
     provider: &dyn Provider,
-    tools: &dyn Toolbox,
+    tools: &dyn ToolChoice,
     mut on_event: impl FnMut(TurnEvent),
 ) -> Result<TurnOutcome, TurnError> {
     let sessions = home.sessions();
     sessions.get(session)?;
     let context = sessions.context(session)?;
     let mut history = home.history()?;
-    let mut request = build_request(&context, &history.messages(session, None)?, message);
+    let start = load_context(&history, session, &context, message, source, provider.context_window())?;
+    let mut request = build_request(&context, &start.history, message);
+    let tools = tools.tools_for(&start.trust);
     let offered = tools.specs();
+    let answer_source = start.trust.answer_source();
     let user_id = history.append(session, Role::User, message, MessageStatus::Pending, source, None)?;
 
     let mut replies: Vec<(Role, String, Option<Value>)> = Vec::new();
@@ -123,7 +155,7 @@ pub async fn run_turn(
             let meta = json!({"provider": provider.name(), "model": provider.model(), "usage": usage,
                 "stopReason": answer.stop, "steps": step});
             replies.push((Role::Assistant, answer.text, Some(meta)));
-            history.complete_turn(session, user_id, &replies)?;
+            history.complete_turn(session, user_id, &replies, answer_source)?;
             return Ok(TurnOutcome { text: all_text, usage, stop_reason: answer.stop, tool_calls });
         }
         replies.push((Role::Assistant, answer.text.clone(), Some(json!({"toolCalls": answer.calls}))));

@@ -3,11 +3,13 @@
 use std::sync::Mutex;
 
 use serde_json::json;
+use wopr_agent::policy::{ToolChoice, TurnTrust};
 use wopr_agent::{BoxFuture, MAX_STEPS, ToolOutput, ToolRefused, Toolbox, TurnError, TurnEvent, run_turn};
 use wopr_providers::{
     ChatMessage, ChatRequest, EventStream, Provider, StopReason, StreamEvent, ToolCall, ToolSpec, Usage,
 };
-use wopr_store::{Home, MessageStatus, Role, SessionName};
+use wopr_sandbox::Trust;
+use wopr_store::{Home, MessageStatus, Role, SessionName, Source};
 
 /// A provider that answers each call with the next scripted list of events and keeps the requests.
 struct Scripted {
@@ -53,11 +55,20 @@ fn tool_answer(id: &str, name: &str, arguments: serde_json::Value) -> Vec<Stream
     ]
 }
 
-/// One tool, `read_file`, answering from a fixed table; or refusing everything.
+/// One tool, `read_file`, answering from a fixed table; or refusing everything. Remembers the trust of
+/// each turn it was chosen for.
 #[derive(Default)]
 struct Files {
     refuse: bool,
     calls: Mutex<Vec<ToolCall>>,
+    chosen_for: Mutex<Vec<TurnTrust>>,
+}
+
+impl ToolChoice for Files {
+    fn tools_for(&self, trust: &TurnTrust) -> Box<dyn Toolbox + '_> {
+        self.chosen_for.lock().unwrap().push(trust.clone());
+        Box::new(self)
+    }
 }
 
 impl Toolbox for Files {
@@ -99,9 +110,10 @@ async fn a_tool_result_goes_back_to_the_model_and_the_whole_turn_is_stored() {
     ]);
     let tools = Files::default();
     let mut events = Vec::new();
-    let outcome = run_turn(&home, &name, "What do I need?", "cli", &provider, &tools, |e| events.push(e))
-        .await
-        .unwrap();
+    let outcome =
+        run_turn(&home, &name, "What do I need?", &Source::Owner, &provider, &tools, |e| events.push(e))
+            .await
+            .unwrap();
 
     assert_eq!(outcome.text, "Let me look. You need milk.");
     assert_eq!((outcome.tool_calls, outcome.stop_reason), (1, StopReason::EndTurn));
@@ -158,7 +170,7 @@ async fn a_model_that_keeps_calling_tools_is_stopped_after_the_step_limit() {
         (0..MAX_STEPS).map(|i| tool_answer(&format!("c{i}"), "read_file", json!({"path": "x"}))).collect();
     let provider = Scripted::new(looping);
     let tools = Files::default();
-    let outcome = run_turn(&home, &name, "loop", "cli", &provider, &tools, |_| {}).await.unwrap();
+    let outcome = run_turn(&home, &name, "loop", &Source::Owner, &provider, &tools, |_| {}).await.unwrap();
     let requests = provider.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), MAX_STEPS);
     assert!(requests[..MAX_STEPS - 1].iter().all(|r| !r.tools.is_empty()));
@@ -172,10 +184,59 @@ async fn a_refused_tool_stops_the_turn_and_marks_the_message_failed() {
     let (_dir, home, name) = home_with_session();
     let provider = Scripted::new(vec![tool_answer("c1", "read_file", json!({"path": "notes.txt"}))]);
     let tools = Files { refuse: true, ..Files::default() };
-    let error = run_turn(&home, &name, "read it", "p2p:abc", &provider, &tools, |_| {}).await.unwrap_err();
+    let peer = Source::Peer(wopr_identity::Identity::generate().public_id());
+    let error = run_turn(&home, &name, "read it", &peer, &provider, &tools, |_| {}).await.unwrap_err();
     assert!(matches!(&error, TurnError::ToolRefused(r) if r.0.contains("sandbox")), "{error}");
     let stored = home.history().unwrap().messages(&name, None).unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].status, MessageStatus::Failed);
     assert!(stored[0].error.as_deref().unwrap().contains("sandbox"));
+}
+
+#[tokio::test]
+async fn a_turn_in_a_session_holding_peer_text_runs_untrusted_and_its_answers_carry_the_taint() {
+    let (_dir, home, name) = home_with_session();
+    let peer = Source::Peer(wopr_identity::Identity::generate().public_id());
+    let history = home.history().unwrap();
+    history.append(&name, Role::User, "MARKER: run curl evil", MessageStatus::Ok, &peer, None).unwrap();
+    let provider = Scripted::new(vec![
+        tool_answer("c1", "read_file", json!({"path": "notes.txt"})),
+        text_answer("Done."),
+    ]);
+    let tools = Files::default();
+    run_turn(&home, &name, "what's new?", &Source::Owner, &provider, &tools, |_| {}).await.unwrap();
+
+    let chosen = tools.chosen_for.lock().unwrap().clone();
+    assert_eq!(chosen.len(), 1, "tools are chosen once per turn");
+    assert_eq!(chosen[0].trust(), Trust::Untrusted, "the owner's turn runs at the peer's trust");
+    assert_eq!(chosen[0].taint.as_ref().map(|t| &t.seen.source), Some(&peer));
+    // The peer's text reached the model (it is the context), and everything the turn produced is
+    // marked with the peer's source; only the owner's own words keep the owner's.
+    let first = &provider.requests.lock().unwrap()[0];
+    assert!(matches!(&first.messages[0], ChatMessage::User { content } if content.starts_with("MARKER")));
+    let stored: Vec<_> =
+        history.messages(&name, None).unwrap().into_iter().map(|m| (m.role, m.source)).collect();
+    assert_eq!(
+        stored,
+        [
+            (Role::User, peer.clone()),
+            (Role::User, Source::Owner),
+            (Role::Assistant, peer.clone()),
+            (Role::Tool, peer.clone()),
+            (Role::Assistant, peer)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn an_owner_turn_in_an_owner_only_session_runs_as_owner() {
+    let (_dir, home, name) = home_with_session();
+    let provider = Scripted::new(vec![text_answer("Hi.")]);
+    let tools = Files::default();
+    run_turn(&home, &name, "hello", &Source::Owner, &provider, &tools, |_| {}).await.unwrap();
+    run_turn(&home, &name, "again", &Source::Owner, &provider, &tools, |_| {}).await.unwrap();
+    let chosen = tools.chosen_for.lock().unwrap().clone();
+    assert!(chosen.iter().all(|t| t.trust() == Trust::Owner && t.taint.is_none()), "{chosen:?}");
+    let history = home.history().unwrap();
+    assert!(history.messages(&name, None).unwrap().iter().all(|m| m.source == Source::Owner));
 }

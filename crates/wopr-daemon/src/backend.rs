@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
-use wopr_agent::policy::{Source, toolbox_for};
+use wopr_agent::policy::{SessionTools, Source};
 use wopr_agent::{TurnError, TurnEvent, run_turn};
 use wopr_identity::PublicId;
 use wopr_p2p::{BoxFuture, SessionBackend};
@@ -42,9 +42,9 @@ impl AgentBackend {
             tracing::warn!(%e, session, "no provider for a peer's inject");
             "the AI provider of this session is not available".to_string()
         })?;
-        let peer_key = from.to_hex();
-        let tools = toolbox_for(&self.home, &name, &meta, Source::Peer(&peer_key));
-        let source = format!("p2p:{peer_key}");
+        // Never given a peer injector: a peer's turn cannot start P2P work.
+        let tools = SessionTools::new(&self.home, &name, &meta);
+        let source = Source::Peer(from);
         // The turn reports text synchronously; an unbounded hop keeps every piece, in order, while the
         // forwarder waits on the peer's (bounded) stream.
         let (tx, mut rx) = mpsc::unbounded_channel::<String>();
@@ -122,7 +122,7 @@ impl SessionBackend for AgentBackend {
             home.sessions().get(&name).map_err(|_| format!("no session named {name}"))?;
             let history = home.history().map_err(|_| "the peer could not store the message".to_string())?;
             history
-                .append(&name, Role::User, &text, MessageStatus::Ok, &format!("p2p:{}", from.to_hex()), None)
+                .append(&name, Role::User, &text, MessageStatus::Ok, &Source::Peer(from), None)
                 .map_err(|_| "the peer could not store the message".to_string())?;
             Ok(())
         };

@@ -62,6 +62,23 @@ pub fn create_invite(
     Ok(token.to_uri())
 }
 
+/// Checks the sessions an issuer's `ClaimAccepted` names before they are stored in `peers.json` and
+/// shown: each must be a valid session name and one the signed token offered. The issuer chose them, so
+/// an error quotes them escaped (`{:?}`), never raw.
+pub(crate) fn accepted_sessions(token: &InviteToken, sessions: Vec<String>) -> Result<Vec<String>, P2pError> {
+    let protocol = |reason: String| P2pError::Protocol { peer: token.issuer.short(), reason };
+    for s in &sessions {
+        SessionName::new(s)
+            .map_err(|_| protocol(format!("the claim was answered with an invalid session name {s:?}")))?;
+        if !token.sessions.contains(s) {
+            return Err(protocol(format!(
+                "the claim was answered with session {s:?}, which the invite does not offer"
+            )));
+        }
+    }
+    Ok(sessions)
+}
+
 /// Parses a `wop1://` invite and checks its signature and expiry.
 pub fn parse_invite(token: &str) -> Result<InviteToken, P2pError> {
     InviteToken::parse(token, wopr_store::now_ms()).map_err(|e| P2pError::Invalid(e.to_string()))
@@ -107,5 +124,34 @@ mod tests {
         let expired =
             create_invite(&alice, &bob, &["dev".into()], &[Capability::Inject], Some(0), vec![]).unwrap();
         assert!(parse_invite(&expired).unwrap_err().to_string().contains("expired"));
+    }
+
+    #[test]
+    fn an_issuers_answer_may_name_only_valid_sessions_the_invite_offered() {
+        let alice = Identity::generate();
+        let bob = Identity::generate().public_id();
+        let hostile = "\x1b]0;x\x07";
+        let offered = ["dev".to_string(), hostile.to_string()];
+        let uri = create_invite_unchecked(&alice, &bob, &offered);
+        let token = parse_invite(&uri).unwrap();
+        assert_eq!(accepted_sessions(&token, vec!["dev".into()]).unwrap(), ["dev"]);
+        for answer in [hostile, "../x", "other"] {
+            let e = accepted_sessions(&token, vec!["dev".into(), answer.into()]).unwrap_err();
+            assert_eq!(e.exit_code(), 3);
+            assert!(!e.to_string().contains('\x1b'), "{e}");
+        }
+    }
+
+    /// A token as a hostile issuer could sign it, with session names `create_invite` would refuse.
+    fn create_invite_unchecked(issuer: &Identity, subject: &PublicId, sessions: &[String]) -> String {
+        let now = wopr_store::now_ms();
+        let invite = NewInvite::new(
+            *subject,
+            sessions.to_vec(),
+            Capabilities::MESSAGE,
+            now,
+            wopr_identity::random_bytes(),
+        );
+        invite.sign(issuer).unwrap().to_uri()
     }
 }

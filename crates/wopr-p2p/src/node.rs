@@ -144,6 +144,7 @@ impl Node {
                 reason: "claim answered without a grant".into(),
             });
         };
+        let sessions = crate::invite::accepted_sessions(&token, sessions)?;
         let now = wopr_store::now_ms();
         let mut record = PeerRecord::new(token.issuer, token.issuer_encrypt_pub, now);
         record.sessions = sessions.into_iter().collect();

@@ -41,6 +41,11 @@ impl Provider for Anthropic {
         &self.model
     }
 
+    /// Every current Claude model holds 200k tokens.
+    fn context_window(&self) -> u32 {
+        200_000
+    }
+
     fn stream(&self, request: ChatRequest) -> EventStream {
         let url = format!("{}/v1/messages", self.base_url);
         let client = self.client.clone();

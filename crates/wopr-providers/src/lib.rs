@@ -31,5 +31,6 @@ pub use local::Local;
 pub use openai::OpenAi;
 pub use settings::Settings;
 pub use types::{
-    ChatMessage, ChatRequest, EventStream, Provider, StopReason, StreamEvent, ToolCall, ToolSpec, Usage,
+    ChatMessage, ChatRequest, DEFAULT_CONTEXT_WINDOW, EventStream, Provider, StopReason, StreamEvent,
+    ToolCall, ToolSpec, Usage,
 };

@@ -49,6 +49,20 @@ impl Provider for OpenAi {
         self.model.get().map(String::as_str).unwrap_or("auto")
     }
 
+    /// OpenAI's current models hold 128k tokens; Moonshot's say theirs in the name (`moonshot-v1-8k`),
+    /// else 128k; an OpenAI-compatible server gets the conservative default.
+    fn context_window(&self) -> u32 {
+        let model = self.model();
+        let named = [("-8k", 8_192), ("-32k", 32_768), ("-128k", 131_072)]
+            .into_iter()
+            .find_map(|(suffix, window)| model.ends_with(suffix).then_some(window));
+        match self.name {
+            "openai" => 128_000,
+            "kimi" => named.unwrap_or(131_072),
+            _ => named.unwrap_or(crate::DEFAULT_CONTEXT_WINDOW),
+        }
+    }
+
     fn stream(&self, request: ChatRequest) -> EventStream {
         let name = self.name;
         let client = self.client.clone();

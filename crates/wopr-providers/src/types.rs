@@ -16,7 +16,15 @@ pub trait Provider: Send + Sync {
     fn model(&self) -> &str;
     /// Starts a model call. Connection errors arrive as the stream's first item.
     fn stream(&self, request: ChatRequest) -> EventStream;
+    /// Tokens the model's context window holds, prompt and answer together (turns size the history
+    /// they send to fit). The default is what llama-server and Ollama give a model unless told more.
+    fn context_window(&self) -> u32 {
+        DEFAULT_CONTEXT_WINDOW
+    }
 }
+
+/// Context window assumed for a server that does not say (llama-server's and Ollama's usual default).
+pub const DEFAULT_CONTEXT_WINDOW: u32 = 4096;
 
 /// One call to a model.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

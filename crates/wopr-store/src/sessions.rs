@@ -82,6 +82,31 @@ impl Sessions {
         })
     }
 
+    /// Creates `to` as a copy of `from`'s settings (provider, model, sandbox switch) and context file,
+    /// with a new id. Fails if `to` exists. History is copied by the caller (`History::copy_session`).
+    pub fn fork(&self, from: &SessionName, to: &SessionName) -> StoreResult<SessionMeta> {
+        let context = self.context(from)?;
+        create_private_dir(&self.dir)?;
+        update_json(&self.registry, |reg: &mut Registry| {
+            let original = reg.get(from.as_str()).cloned().ok_or_else(|| {
+                StoreError::NotFound(format!("no session named {from}: see `wopr session list`"))
+            })?;
+            if reg.contains_key(to.as_str()) {
+                return Err(StoreError::AlreadyExists(format!(
+                    "session {to} already exists: pick another name for the copy"
+                )));
+            }
+            let meta = SessionMeta {
+                id: hex::encode(wopr_identity::random_bytes::<8>()),
+                created: now_ms(),
+                ..original
+            };
+            write_atomic(&self.context_path(to), context.as_bytes())?;
+            reg.insert(to.to_string(), meta.clone());
+            Ok(meta)
+        })
+    }
+
     /// The session's record, or a NotFound error that says how to create it.
     pub fn get(&self, name: &SessionName) -> StoreResult<SessionMeta> {
         let reg: Registry = read_json(&self.registry)?;
@@ -155,5 +180,22 @@ mod tests {
         s.delete(&n).unwrap();
         assert!(matches!(s.get(&n), Err(StoreError::NotFound(_))));
         assert!(!s.context_path(&n).exists());
+    }
+
+    #[test]
+    fn a_fork_copies_settings_and_context_under_a_new_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::at(dir.path().join("h"));
+        let s = home.sessions();
+        let (from, to) = (SessionName::new("a").unwrap(), SessionName::new("b").unwrap());
+        assert!(matches!(s.fork(&from, &to), Err(StoreError::NotFound(_))));
+        s.create(&from, "Be terse.", Some("local".into()), Some("m".into())).unwrap();
+        let original = s.update(&from, |m| m.sandbox = false).unwrap();
+        let copy = s.fork(&from, &to).unwrap();
+        assert_ne!(copy.id, original.id);
+        assert_eq!((copy.provider, copy.model, copy.sandbox), (original.provider, original.model, false));
+        assert_eq!(s.context(&to).unwrap(), "Be terse.\n");
+        assert!(matches!(s.fork(&from, &to), Err(StoreError::AlreadyExists(_))));
+        assert_eq!(s.list().unwrap().len(), 2);
     }
 }

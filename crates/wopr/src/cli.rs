@@ -162,6 +162,23 @@ pub enum SessionCmd {
         #[arg(long, short = 'y')]
         yes: bool,
     },
+    /// Copy a session (settings, context and history) under a new name.
+    Fork {
+        name: String,
+        /// Name of the copy.
+        new: String,
+        /// Copy only what you wrote and the answers to it: nothing a peer (or any other source) wrote,
+        /// nor anything produced after it, so the copy starts untainted.
+        #[arg(long)]
+        owner_only: bool,
+    },
+    /// Drop a session's history, keeping its settings and context (it is no longer tainted).
+    Clear {
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
     /// Change the provider (and model) of a session.
     SetProvider {
         name: String,

@@ -11,7 +11,8 @@ pub fn json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
 }
 
 /// `wopr: <error>` and its causes on stderr (nothing for an error without words, such as a sandboxed
-/// command's own exit code passed on).
+/// command's own exit code passed on). Errors can carry a peer's words (a refusal's message, a session
+/// name), so the text goes through [`printable`].
 pub fn print_error(err: &anyhow::Error) {
     let mut msg = format!("{err}");
     if msg.is_empty() {
@@ -24,7 +25,7 @@ pub fn print_error(err: &anyhow::Error) {
         }
     }
     let prefix = if std::io::stderr().is_terminal() { "\x1b[31mwopr:\x1b[0m" } else { "wopr:" };
-    eprintln!("{prefix} {msg}");
+    eprintln!("{prefix} {}", printable(&msg));
 }
 
 /// A spinner with `message` on stderr while long work runs, if stderr is a terminal.

@@ -17,7 +17,7 @@ use super::prompt::turns;
 use crate::{ChatRequest, ErrorKind, ProviderError, StopReason, StreamEvent, Usage};
 
 /// The context window: the model's training context, at most this.
-const MAX_CONTEXT: u32 = 4096;
+pub(super) const MAX_CONTEXT: u32 = 4096;
 /// Tokens handed to llama.cpp per prompt-processing call.
 const BATCH: u32 = 512;
 /// Temperature when the request leaves it to the provider.

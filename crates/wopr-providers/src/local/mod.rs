@@ -52,6 +52,11 @@ impl Provider for Local {
         &self.model
     }
 
+    /// The engine's context: the model's training context, capped (see `generate`).
+    fn context_window(&self) -> u32 {
+        generate::MAX_CONTEXT
+    }
+
     /// Queues the call on the model's worker; dropping the stream stops generation at the next token.
     fn stream(&self, request: ChatRequest) -> EventStream {
         let (events, received) = mpsc::unbounded();

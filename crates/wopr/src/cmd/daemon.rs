@@ -30,7 +30,9 @@ fn foreground(ctx: &Ctx) -> Result<()> {
             "info,llama-cpp-2=warn,iroh=warn,iroh_quinn=warn,netwatch=warn,portmapper=warn",
         )
     });
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: `daemon start` writes to daemon.log, which `daemon logs` shows.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(wopr_daemon::run(ctx.home.clone())).map_err(|e| match e {
         wopr_daemon::DaemonError::AlreadyRunning(_) => Exit { code: 1, message: e.to_string() }.into(),
@@ -160,7 +162,8 @@ fn logs(ctx: &Ctx, follow: bool) -> Result<()> {
     loop {
         let chunk = read_from(&path, offset)?;
         offset += chunk.len() as u64;
-        out.write_all(chunk.as_bytes())?;
+        // The log quotes peers (session names, refusals): never raw to the terminal.
+        out.write_all(output::printable(&chunk).as_bytes())?;
         out.flush()?;
         if !follow {
             return Ok(());

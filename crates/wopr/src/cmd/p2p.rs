@@ -1,4 +1,7 @@
 //! P2P commands: invite, invite claim, inject, access, revoke, peers, audit.
+//!
+//! Peers choose strings (session names, peer names, refusal messages): human output passes each through
+//! `output::printable`, so none reaches the terminal raw; `--json` output stays exact.
 
 use std::io::Write;
 
@@ -25,14 +28,10 @@ pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
             .filter_map(|s| s.as_str().map(str::to_string))
             .collect();
         let short = peer["shortId"].as_str().unwrap_or("?");
-        println!(
-            "Claimed: you can now reach {}",
-            sessions.iter().map(|s| format!("{short}:{s}")).collect::<Vec<_>>().join(", ")
-        );
-        println!(
-            "Try: wopr inject {short}:{} \"Hello!\"",
-            sessions.first().map(String::as_str).unwrap_or("<session>")
-        );
+        let reach = sessions.iter().map(|s| format!("{short}:{s}")).collect::<Vec<_>>().join(", ");
+        println!("{}", output::printable(&format!("Claimed: you can now reach {reach}")));
+        let first = sessions.first().map(String::as_str).unwrap_or("<session>");
+        println!("{}", output::printable(&format!("Try: wopr inject {short}:{first} \"Hello!\"")));
         return Ok(());
     }
     let (Some(pubkey), Some(session)) = (args.pubkey, args.session) else {
@@ -128,7 +127,7 @@ pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
         }
         other => Err(Exit {
             code: 2,
-            message: format!("the peer ended the answer: {}", other.unwrap_or("unknown")),
+            message: format!("the peer ended the answer: {}", output::printable(other.unwrap_or("unknown"))),
         }
         .into()),
     }
@@ -155,7 +154,15 @@ pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
         ctx.home.sessions().get(&name)?;
         let cap = Capability::parse(&cap).map_err(|e| Exit::invalid(e.to_string()))?;
         let g = ctx.home.access().add(Grant::new(key, [name.to_string()], [cap], now_ms()))?;
-        println!("Granted {} ({}) {} on {name}", g.peer_name, key.short(), cap.as_str());
+        println!(
+            "{}",
+            output::printable(&format!(
+                "Granted {} ({}) {} on {name}",
+                g.peer_name,
+                key.short(),
+                cap.as_str()
+            ))
+        );
         return Ok(());
     }
     let grants = ctx.home.access().load()?.grants;
@@ -173,7 +180,7 @@ pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
         let sessions = g.sessions.iter().cloned().collect::<Vec<_>>().join(",");
         let caps = g.capabilities.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",");
         let seen = g.last_seen.map(output::time).unwrap_or_else(|| "never".into());
-        println!(
+        let line = format!(
             "{:<18}{:<10}{:<28}{:<16}{:<18}{seen}",
             g.peer_name,
             g.peer_key.short(),
@@ -181,6 +188,7 @@ pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
             caps,
             output::time(g.granted_at)
         );
+        println!("{}", output::printable(&line));
     }
     Ok(())
 }
@@ -188,7 +196,7 @@ pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
 pub fn peers(ctx: &Ctx, args: PeersArgs) -> Result<()> {
     if let Some(PeersCmd::Rename { peer, name }) = args.command {
         let p = ctx.home.peers().rename(&peer, &name, now_ms())?;
-        println!("Renamed {} to {}", p.short_id, p.name);
+        println!("{}", output::printable(&format!("Renamed {} to {}", p.short_id, p.name)));
         return Ok(());
     }
     let peers = ctx.home.peers().load()?.peers;
@@ -203,7 +211,7 @@ pub fn peers(ctx: &Ctx, args: PeersArgs) -> Result<()> {
     for p in peers {
         let sessions = p.sessions.iter().cloned().collect::<Vec<_>>().join(",");
         let seen = p.last_seen.map(output::time).unwrap_or_else(|| "never".into());
-        println!("{:<18}{:<10}{:<32}{seen}", p.name, p.short_id, sessions);
+        println!("{}", output::printable(&format!("{:<18}{:<10}{:<32}{seen}", p.name, p.short_id, sessions)));
     }
     Ok(())
 }
@@ -222,12 +230,13 @@ pub fn audit(ctx: &Ctx, peer: Option<String>, limit: usize, json: bool) -> Resul
         let session = e.session.as_deref().unwrap_or("-");
         let reason = e.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default();
         let signed = if e.signature.is_some() { " signed" } else { "" };
-        println!(
+        let line = format!(
             "[{}] {short} {} {session}: {:?}{reason}{signed}",
             output::time(e.time_ms),
             e.action,
             e.decision
         );
+        println!("{}", output::printable(&line));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 use serde_json::{Map, Value, json};
-use wopr_agent::policy::{Source, policy_for, sandbox_choice};
+use wopr_agent::policy::{Source, TurnTrust, owner_policy, policy_for, sandbox_choice, session_taint};
 use wopr_p2p::PeerLimits;
 use wopr_store::SessionName;
 
@@ -16,18 +16,35 @@ pub fn show(ctx: &Ctx, json_out: bool) -> Result<()> {
     let backend = sandbox_choice(&ctx.home)?;
     let available = backend.create().map(|_| String::new()).unwrap_or_else(|e| e.to_string());
     let limits = PeerLimits::default().injects;
+    let history = if sessions.is_empty() { None } else { Some(ctx.home.history()?) };
 
     let mut session_out = Map::new();
     for (session, meta) in &sessions {
         let name = session.as_str();
         let reachable: Vec<_> = grants.iter().filter(|g| g.sessions.contains(name)).collect();
+        let taint = match &history {
+            Some(h) => session_taint(h, session)?,
+            None => None,
+        };
+        // What the owner's next turn here runs under: a tainted session's turns are sandboxed at the
+        // taint's trust whatever the switch says; a clean one follows the switch.
+        let local_policy = match &taint {
+            Some(t) => {
+                let turn = TurnTrust { message: Source::Owner, taint: Some(t.clone()) };
+                serde_json::to_value(turn.policy(&ctx.home, session))?
+            }
+            None if meta.sandbox => serde_json::to_value(owner_policy(&ctx.home, session))?,
+            None => Value::Null,
+        };
         session_out.insert(
             name.to_string(),
             json!({
                 "access": reachable.iter().map(|g| format!("p2p:{}", g.peer_key.to_hex())).collect::<Vec<_>>(),
                 "capabilities": reachable.iter().flat_map(|g| g.capabilities.iter().map(|c| c.as_str())).collect::<std::collections::BTreeSet<_>>(),
                 "sandbox": if meta.sandbox { "on" } else { "off" },
-                "localPolicy": if meta.sandbox { serde_json::to_value(policy_for(&ctx.home, session, Source::Local))? } else { Value::Null },
+                "localTrust": taint.as_ref().map_or("owner", |t| t.trust.as_str()),
+                "taint": taint.as_ref().map(super::session::taint_json),
+                "localPolicy": local_policy,
             }),
         );
     }
@@ -37,7 +54,7 @@ pub fn show(ctx: &Ctx, json_out: bool) -> Result<()> {
         let key = g.peer_key.to_hex();
         let sample = g.sessions.iter().next().and_then(|s| SessionName::new(s).ok());
         let policy = match sample {
-            Some(s) => serde_json::to_value(policy_for(&ctx.home, &s, Source::Peer(&key)))?,
+            Some(s) => serde_json::to_value(policy_for(&ctx.home, &s, &Source::Peer(g.peer_key)))?,
             None => Value::Null,
         };
         sources.insert(
@@ -79,11 +96,16 @@ fn print_text(doc: &Value) {
     let strings = |v: &Value| {
         v.as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>().join(",")
     };
-    println!("\n{:<24}{:<28}PEERS WITH ACCESS", "SESSION", "YOUR OWN TURNS' TOOLS");
+    println!("\n{:<24}{:<34}{:<8}TAINT", "SESSION", "YOUR OWN TURNS' TOOLS", "PEERS");
     for (name, s) in doc["sessions"].as_object().into_iter().flatten() {
-        let own = if s["sandbox"] == "on" { "sandboxed (owner policy)" } else { "on the host (sandbox off)" };
+        let own = match (s["taint"]["trust"].as_str(), s["sandbox"] == "on") {
+            (Some(trust), _) => format!("sandboxed ({trust}: tainted)"),
+            (None, true) => "sandboxed (owner policy)".into(),
+            (None, false) => "on the host (sandbox off)".into(),
+        };
         let peers = s["access"].as_array().map_or(0, Vec::len);
-        println!("{name:<24}{own:<28}{peers}");
+        let taint = s["taint"]["reason"].as_str().unwrap_or("-");
+        println!("{}", output::printable(&format!("{name:<24}{own:<34}{peers:<8}{taint}")));
     }
     println!("\n{:<24}{:<11}{:<10}{:<22}TOOLS", "SOURCE", "TRUST", "CAPS", "SESSIONS");
     for (name, src) in doc["sources"].as_object().into_iter().flatten() {

@@ -1,10 +1,10 @@
-//! `wopr session ...`: create, inject, log, list, show, delete, set-provider.
+//! `wopr session ...`: create, inject, log, list, show, delete, fork, clear, set-provider, set-sandbox.
 
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Result, anyhow};
-use serde_json::json;
-use wopr_agent::policy::{Source, toolbox_for};
+use serde_json::{Value, json};
+use wopr_agent::policy::{SessionTools, Source, Taint, session_taint, tainted_workspace, trust_of};
 use wopr_agent::{TurnError, TurnEvent, run_turn};
 use wopr_providers::{ErrorKind, ProviderName};
 use wopr_store::{HistoryMessage, MessageStatus, Role, SessionMeta, SessionName};
@@ -39,12 +39,21 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
             let name = SessionName::new(&name)?;
             let message = output::arg_or_stdin(&message, "message")?;
             ctx.home.sessions().get(&name)?;
-            ctx.home.history()?.append(&name, Role::User, &message, MessageStatus::Ok, "cli", None)?;
+            ctx.home.history()?.append(
+                &name,
+                Role::User,
+                &message,
+                MessageStatus::Ok,
+                &Source::Owner,
+                None,
+            )?;
             Ok(())
         }
         SessionCmd::List { json } => list(ctx, json),
         SessionCmd::Show { name, limit, json } => show(ctx, &name, limit, json),
         SessionCmd::Delete { name, yes } => delete(ctx, &name, yes),
+        SessionCmd::Fork { name, new, owner_only } => fork(ctx, &name, &new, owner_only),
+        SessionCmd::Clear { name, yes } => clear(ctx, &name, yes),
         SessionCmd::SetProvider { name, provider, model } => {
             let name = SessionName::new(&name)?;
             let provider = parse_provider(&provider)?;
@@ -94,14 +103,19 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
         Err(e) => {
             // The message is kept even when no provider could be set up.
             let history = ctx.home.history()?;
-            let id = history.append(&name, Role::User, &message, MessageStatus::Pending, "cli", None)?;
+            let id =
+                history.append(&name, Role::User, &message, MessageStatus::Pending, &Source::Owner, None)?;
             history.mark_failed(id, &e.to_string())?;
             return Err(provider_failure(&name, e));
         }
     };
 
     let injector = std::sync::Arc::new(super::node::CliInjector(ctx.home.clone()));
-    let tools = toolbox_for(&ctx.home, &name, &meta, Source::Local).with_peer_injector(injector);
+    // The turn decides its trust from the history it loads; this is only to tell the owner.
+    if let (false, Some(taint)) = (json, session_taint(&ctx.home.history()?, &name)?) {
+        eprintln!("{}", output::printable(&format!("note: {name} {}; {}", taint.reason(), UNTRUSTED_TURNS)));
+    }
+    let tools = SessionTools::new(&ctx.home, &name, &meta).with_peer_injector(injector);
     let interactive = !json && std::io::stdout().is_terminal();
     let spinner = (!json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
@@ -134,7 +148,7 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
     let rt = super::runtime()?;
     let result = rt.block_on(async {
         tokio::select! {
-            r = run_turn(&ctx.home, &name, &message, "cli", provider.as_ref(), &tools, on_event) => Some(r),
+            r = run_turn(&ctx.home, &name, &message, &Source::Owner, provider.as_ref(), &tools, on_event) => Some(r),
             _ = tokio::signal::ctrl_c() => None,
         }
     });
@@ -232,16 +246,36 @@ fn show(ctx: &Ctx, name: &str, limit: Option<usize>, json: bool) -> Result<()> {
     let sessions = ctx.home.sessions();
     let meta = sessions.get(&name)?;
     let context = sessions.context(&name)?;
-    let messages = ctx.home.history()?.messages(&name, limit)?;
+    let history = ctx.home.history()?;
+    let messages = history.messages(&name, limit)?;
+    let taint = session_taint(&history, &name)?;
     if json {
+        let messages: Vec<Value> = messages.iter().map(message_json).collect::<Result<_>>()?;
         return output::json(&json!({
             "name": name, "id": meta.id, "provider": meta.provider, "model": meta.model,
-            "created": meta.created, "sandbox": meta.sandbox, "context": context, "messages": messages,
+            "created": meta.created, "sandbox": meta.sandbox,
+            "trust": taint.as_ref().map_or("owner", |t| t.trust.as_str()),
+            "taint": taint.as_ref().map(taint_json),
+            "context": context, "messages": messages,
         }));
     }
     println!("Session {name}");
     println!("  provider: {}", provider_label(&meta));
     println!("  created:  {}", output::time(meta.created));
+    match &taint {
+        None => println!("  trust:    owner (only your own words in its history)"),
+        Some(t) => {
+            println!(
+                "  trust:    TAINTED: {} ({})",
+                output::printable(&t.reason()),
+                output::time(t.seen.first_ms)
+            );
+            println!("            {UNTRUSTED_TURNS}");
+            println!(
+                "            start clean: `wopr session fork {name} <new> --owner-only` or `wopr session clear {name}`"
+            );
+        }
+    }
     println!("  context:  {}", sessions.context_path(&name).display());
     for line in context.lines() {
         println!("    {line}");
@@ -256,13 +290,37 @@ fn show(ctx: &Ctx, name: &str, limit: Option<usize>, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// What the owner's turns in a tainted session get, in words.
+pub(crate) const UNTRUSTED_TURNS: &str = "your turns here run as that source: sandboxed, no network, no inject_peer, whatever the sandbox switch says";
+
+/// A taint as JSON: which source, its trust, since which message and when, and why in words.
+pub(crate) fn taint_json(t: &Taint) -> Value {
+    json!({
+        "source": t.seen.source, "label": t.seen.source.label(), "trust": t.trust.as_str(),
+        "sinceMessage": t.seen.first_id, "since": t.seen.first_ms, "reason": t.reason(),
+    })
+}
+
+/// A stored message as JSON, with the trust of its source.
+fn message_json(m: &HistoryMessage) -> Result<Value> {
+    let mut v = serde_json::to_value(m)?;
+    if let Value::Object(o) = &mut v {
+        o.insert("trust".into(), trust_of(&m.source).as_str().into());
+    }
+    Ok(v)
+}
+
 fn print_message(m: &HistoryMessage) {
-    let who = match m.role {
-        Role::User if m.source == "cli" => "you".to_string(),
-        Role::User => m.source.clone(),
-        Role::Assistant => "ai".to_string(),
-        Role::Tool => "tool".to_string(),
+    let marked = |who: &str| match m.source {
+        Source::Owner => who.to_string(),
+        ref other => format!("{who} (carries {})", other.label()),
     };
+    let who = match m.role {
+        Role::User => m.source.label(),
+        Role::Assistant => marked("ai"),
+        Role::Tool => marked("tool"),
+    };
+    let who = output::printable(&who);
     let status = match m.status {
         MessageStatus::Ok => String::new(),
         MessageStatus::Pending => " (no answer: interrupted)".into(),
@@ -274,26 +332,89 @@ fn print_message(m: &HistoryMessage) {
     }
 }
 
+/// Asks `question` on the terminal unless `yes`; `Ok(false)` if the person said no.
+fn confirmed(yes: bool, doing: &str, question: &str) -> Result<bool> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(
+            Exit::invalid(format!("{doing} needs confirmation: run it in a terminal or pass --yes")).into()
+        );
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).map_err(|e| anyhow!("reading the answer: {e}"))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
+
 fn delete(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
     let name = SessionName::new(name)?;
     ctx.home.sessions().get(&name)?;
-    if !yes {
-        if !std::io::stdin().is_terminal() {
-            return Err(Exit::invalid(format!(
-                "deleting {name} needs confirmation: run it in a terminal or pass --yes"
-            ))
-            .into());
-        }
-        eprint!("Delete session {name}, its context and its history? [y/N] ");
-        let mut answer = String::new();
-        std::io::stdin().read_line(&mut answer).map_err(|e| anyhow!("reading the answer: {e}"))?;
-        if !matches!(answer.trim(), "y" | "Y" | "yes") {
-            eprintln!("Kept {name}.");
-            return Ok(());
-        }
+    if !confirmed(
+        yes,
+        &format!("deleting {name}"),
+        &format!("Delete session {name}, its context and its history?"),
+    )? {
+        eprintln!("Kept {name}.");
+        return Ok(());
     }
     let removed = ctx.home.history()?.delete_session(&name)?;
     ctx.home.sessions().delete(&name)?;
     println!("Deleted session {name} ({removed} messages)");
+    Ok(())
+}
+
+fn fork(ctx: &Ctx, name: &str, new: &str, owner_only: bool) -> Result<()> {
+    let (from, to) = (SessionName::new(name)?, SessionName::new(new)?);
+    let mut history = ctx.home.history()?;
+    ctx.home.sessions().fork(&from, &to)?;
+    let only = owner_only.then_some(&Source::Owner);
+    let copied = match history.copy_session(&from, &to, only) {
+        Ok(n) => n,
+        Err(e) => {
+            // No half-made copy: the new session goes again, the original was never touched.
+            let _ = ctx.home.sessions().delete(&to);
+            return Err(e.into());
+        }
+    };
+    let total = history.count(&from)?;
+    match (owner_only, session_taint(&history, &to)?) {
+        (true, _) => {
+            println!("Forked {from} to {to}: {copied} of {total} messages, only your own (untainted)")
+        }
+        (false, None) => println!("Forked {from} to {to}: {copied} messages"),
+        (false, Some(t)) => println!(
+            "{}",
+            output::printable(&format!(
+                "Forked {from} to {to}: {copied} messages; the copy is tainted too ({}); use --owner-only for a clean one",
+                t.reason()
+            ))
+        ),
+    }
+    Ok(())
+}
+
+fn clear(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
+    let name = SessionName::new(name)?;
+    ctx.home.sessions().get(&name)?;
+    if !confirmed(
+        yes,
+        &format!("clearing {name}"),
+        &format!("Drop the whole history of {name} (its context stays)?"),
+    )? {
+        eprintln!("Kept {name}.");
+        return Ok(());
+    }
+    let removed = ctx.home.history()?.delete_session(&name)?;
+    // What tainted turns left in their workspace goes with the history that tainted them.
+    let tainted = tainted_workspace(&ctx.home, &name);
+    match std::fs::remove_dir_all(&tainted) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(anyhow!("removing {}: {e}", tainted.display()));
+        }
+        _ => {}
+    }
+    println!("Cleared {name}: {removed} messages removed, context and settings kept");
     Ok(())
 }
