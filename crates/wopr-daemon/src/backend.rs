@@ -121,15 +121,21 @@ impl SessionBackend for AgentBackend {
         session: &'a str,
         text: &'a str,
     ) -> BoxFuture<'a, Result<(), String>> {
-        Box::pin(async move {
-            let name = SessionName::new(session).map_err(|e| e.to_string())?;
-            self.home.sessions().get(&name).map_err(|_| format!("no session named {name}"))?;
-            let history =
-                self.home.history().map_err(|_| "the peer could not store the message".to_string())?;
+        let (home, session, text) = (self.home.clone(), session.to_string(), text.to_string());
+        // SQLite and the session files are blocking I/O: off the async workers.
+        let store = move || {
+            let name = SessionName::new(&session).map_err(|e| e.to_string())?;
+            home.sessions().get(&name).map_err(|_| format!("no session named {name}"))?;
+            let history = home.history().map_err(|_| "the peer could not store the message".to_string())?;
             history
-                .append(&name, Role::User, text, MessageStatus::Ok, &Source::Peer(from), None)
+                .append(&name, Role::User, &text, MessageStatus::Ok, &Source::Peer(from), None)
                 .map_err(|_| "the peer could not store the message".to_string())?;
             Ok(())
+        };
+        Box::pin(async move {
+            tokio::task::spawn_blocking(store)
+                .await
+                .map_err(|_| "the peer could not store the message".to_string())?
         })
     }
 }

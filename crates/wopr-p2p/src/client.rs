@@ -6,7 +6,7 @@ use std::time::Duration;
 use iroh::endpoint::ConnectionError;
 use wopr_identity::PublicId;
 use wopr_proto::ErrorCode;
-use wopr_proto::message::Message;
+use wopr_proto::message::{Envelope, Message};
 
 use crate::P2pError;
 use crate::conns::{OpenError, PeerConn, crowded_code, revoked_code};
@@ -158,7 +158,20 @@ impl Inner {
         if matches!(env.message, Message::Inject(_) | Message::Log(_) | Message::Claim(_)) {
             env.sign(&self.identity, peer).map_err(|e| P2pError::Invalid(e.to_string()))?;
         }
-        stream.send(&env).await.map_err(|e| wire_error(peer, e))?;
+        if let Err(e) = stream.send(&env).await {
+            // A peer that stops reading a request (too large for what this key may send) answers why.
+            if e.is_stopped()
+                && let Ok(Ok(Some(Envelope { message: Message::Error(refusal), .. }))) =
+                    tokio::time::timeout(idle, stream.recv()).await
+            {
+                return Err(P2pError::Refused {
+                    code: refusal.code,
+                    message: refusal.message,
+                    retry_after_ms: refusal.retry_after_ms,
+                });
+            }
+            return Err(wire_error(peer, e));
+        }
         // Our request is complete; the peer reads a clean end after it.
         stream.finish();
         loop {

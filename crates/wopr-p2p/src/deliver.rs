@@ -18,8 +18,7 @@ use crate::client::REPLY_TIMEOUT;
 use crate::conns::PeerConn;
 use crate::inner::{Inner, lock};
 
-/// Outbox kind of rotation records.
-const ROTATION: &str = "rotation";
+use wopr_store::ROTATION_KIND as ROTATION;
 
 /// What happened to a rotation broadcast (or an outbox flush).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -50,42 +49,59 @@ impl Inner {
         }
         let payload =
             serde_json::to_string(record).map_err(|e| P2pError::Invalid(format!("rotation record: {e}")))?;
-        let outbox = lock(&self.outbox);
-        for peer in &targets {
-            outbox.push(peer, ROTATION, &payload, now)?;
-        }
+        lock(&self.outbox).push_rotation(&record.new_key, &targets, &payload, now)?;
+        self.may_owe.store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(targets)
+    }
+
+    /// Queues every rotation in `identity.json` that was never queued nor kept local: a process killed
+    /// between saving a rotated identity and queuing its broadcast would otherwise leave every peer
+    /// knowing only the old key.
+    pub(crate) fn queue_interrupted_rotations(&self) -> Result<(), P2pError> {
+        let Some(loaded) = self.home.load_identity()? else { return Ok(()) };
+        for record in &loaded.rotations {
+            if !lock(&self.outbox).rotation_noted(&record.new_key)? {
+                tracing::info!(new_key = %record.new_key.short(), "queuing a key rotation whose broadcast was interrupted");
+                self.queue_rotation(record)?;
+            }
+        }
+        Ok(())
     }
 
     /// Connects to `peer` and delivers what it is owed (see [`Inner::deliver_on`]).
     pub(crate) async fn deliver_to(self: &Arc<Self>, peer: &PublicId) -> Result<Delivery, P2pError> {
-        let hints = self.hints_for(peer);
+        let hints = self.hints_for(peer).await;
         let pc = match self.connection(peer, &hints).await {
             Ok(pc) => pc,
             Err(e) => {
-                self.note_failure(peer, &e);
+                self.note_failure(peer, &e).await;
                 return Err(e);
             }
         };
         self.deliver_on(peer, &pc).await
     }
 
-    fn note_failure(&self, peer: &PublicId, e: &P2pError) {
-        let outbox = lock(&self.outbox);
-        for item in outbox.pending(Some(peer)).unwrap_or_default() {
-            let _ = outbox.failed(item.id, &e.to_string(), wopr_store::now_ms());
-        }
+    async fn note_failure(&self, peer: &PublicId, e: &P2pError) {
+        let (peer, error) = (*peer, e.to_string());
+        self.with_outbox(move |outbox| {
+            for item in outbox.pending(Some(&peer)).unwrap_or_default() {
+                let _ = outbox.failed(item.id, &error, wopr_store::now_ms());
+            }
+        })
+        .await;
     }
 
     /// Delivers `peer`'s owed items on an open connection, in the order they were queued. Stops at the
     /// first transport failure (the rest stay queued).
     pub(crate) async fn deliver_on(&self, peer: &PublicId, pc: &PeerConn) -> Result<Delivery, P2pError> {
-        let items = lock(&self.outbox).pending(Some(peer))?;
+        let owner = *peer;
+        let items = self.with_outbox(move |o| o.pending(Some(&owner))).await?;
         let mut delivery = Delivery::default();
         for item in items.into_iter().filter(|i| i.kind == ROTATION) {
+            let id = item.id;
             let Ok(record) = serde_json::from_str::<RotationRecord>(&item.payload) else {
-                tracing::warn!(id = item.id, "dropping an unreadable rotation from the outbox");
-                lock(&self.outbox).delivered(item.id)?;
+                tracing::warn!(id, "dropping an unreadable rotation from the outbox");
+                self.with_outbox(move |o| o.delivered(id)).await?;
                 continue;
             };
             let sent = match pc.open().await {
@@ -105,11 +121,12 @@ impl Inner {
                     delivery.refused = Some(e.to_string());
                 }
                 Err(e) => {
-                    lock(&self.outbox).failed(item.id, &e.to_string(), wopr_store::now_ms())?;
+                    let error = e.to_string();
+                    self.with_outbox(move |o| o.failed(id, &error, wopr_store::now_ms())).await?;
                     return Err(e);
                 }
             }
-            lock(&self.outbox).delivered(item.id)?;
+            self.with_outbox(move |o| o.delivered(id)).await?;
         }
         Ok(delivery)
     }
@@ -117,7 +134,7 @@ impl Inner {
     /// Tries every peer with owed items, concurrently, and reports the outcome per peer.
     pub(crate) async fn flush(self: &Arc<Self>) -> Result<RotationReport, P2pError> {
         let peers: BTreeSet<PublicId> =
-            lock(&self.outbox).pending(None)?.into_iter().map(|i| i.peer).collect();
+            self.with_outbox(|o| o.pending(None)).await?.into_iter().map(|i| i.peer).collect();
         self.deliver_all(peers).await
     }
 
@@ -133,7 +150,7 @@ impl Inner {
         let mut report = RotationReport::default();
         while let Some(joined) = tasks.join_next().await {
             let Ok((peer, outcome)) = joined else { continue };
-            let still_owed = !lock(&self.outbox).pending(Some(&peer))?.is_empty();
+            let still_owed = !self.with_outbox(move |o| o.pending(Some(&peer))).await?.is_empty();
             match outcome {
                 Err(e) => report.pending.push((peer, e.to_string())),
                 Ok(_) if still_owed => report.pending.push((peer, "not delivered yet".into())),

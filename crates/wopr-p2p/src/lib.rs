@@ -31,6 +31,7 @@ mod handshake;
 mod inner;
 mod invite;
 mod node;
+mod recorder;
 mod server;
 mod wire;
 

@@ -17,6 +17,7 @@ use crate::deliver::RotationReport;
 use crate::endpoint::{self, endpoint_addr};
 use crate::inner::{Inner, lock};
 use crate::invite::{parse_invite, store_capabilities};
+use crate::recorder::Recorder;
 use crate::server::Handler;
 use crate::{NodeConfig, P2pError, PeerPath, SessionBackend};
 
@@ -50,9 +51,23 @@ impl Node {
         if let Err(e) = audit.prune_nonces(wopr_store::now_ms()) {
             tracing::warn!(%e, "could not prune expired invite nonces");
         }
+        let recorder = Recorder::start(home.audit()?, home.audit()?)
+            .map_err(|e| P2pError::Offline(format!("cannot start the audit log writer: {e}")))?;
         let outbox = home.outbox()?;
-        let inner =
-            Arc::new(Inner::new(identity, home, config, endpoint.clone(), lookup, backend, audit, outbox));
+        let inner = Arc::new(Inner::new(
+            identity,
+            home,
+            config,
+            endpoint.clone(),
+            lookup,
+            backend,
+            audit,
+            recorder,
+            outbox,
+        ));
+        inner.queue_interrupted_rotations()?;
+        let owes = !lock(&inner.outbox).pending(None)?.is_empty();
+        inner.may_owe.store(owes, std::sync::atomic::Ordering::Relaxed);
         let router = Router::builder(endpoint).accept(wopr_proto::ALPN, Handler(inner.clone())).spawn();
         let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));
         Ok(Node { inner, router, retry })
@@ -163,7 +178,7 @@ impl Node {
         mut on_delta: impl FnMut(&str) + Send,
     ) -> Result<DoneStatus, P2pError> {
         check_request(session, text)?;
-        let (key, hints) = self.target(peer)?;
+        let (key, hints) = self.target(peer).await?;
         let inject = Message::Inject(Inject::new(session, text, hop_count));
         match self.inner.request(&key, &hints, inject, INJECT_IDLE_TIMEOUT, &mut on_delta).await? {
             Message::InjectDone { status } => Ok(status),
@@ -177,7 +192,7 @@ impl Node {
     /// Appends `text` to `session` on `peer` without asking its AI (needs `message` or `inject`).
     pub async fn log(&self, peer: &str, session: &str, text: &str) -> Result<(), P2pError> {
         check_request(session, text)?;
-        let (key, hints) = self.target(peer)?;
+        let (key, hints) = self.target(peer).await?;
         self.inner
             .request(&key, &hints, Message::Log(Log::new(session, text)), REPLY_TIMEOUT, &mut |_| {})
             .await?;
@@ -238,15 +253,15 @@ impl Node {
         self.inner.endpoint.close().await;
     }
 
-    fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {
+    async fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {
         let now = wopr_store::now_ms();
-        let peers = self.inner.peers_doc()?;
+        let peers = self.inner.peers_doc().await?;
         match peers.resolve(query, now) {
             Ok(p) => Ok((p.public_key, p.addrs.clone())),
             // A full id of a peer we have no record of: let the address lookup find it.
             Err(StoreError::NotFound(_)) if PublicId::looks_like_full_id(query.trim()) => {
                 let key = PublicId::parse(query).map_err(|e| P2pError::Invalid(e.to_string()))?;
-                Ok((key, self.inner.hints_for(&key)))
+                Ok((key, self.inner.hints_for(&key).await))
             }
             Err(StoreError::NotFound(msg)) => Err(P2pError::Invalid(msg)),
             Err(e) => Err(e.into()),
@@ -288,7 +303,7 @@ async fn retry_outbox(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(OUTBOX_RETRY).await;
         let Some(inner) = inner.upgrade() else { return };
-        let owed = lock(&inner.outbox).pending(None).map(|p| !p.is_empty()).unwrap_or(false);
+        let owed = inner.with_outbox(|o| o.pending(None).is_ok_and(|p| !p.is_empty())).await;
         if owed && let Err(e) = inner.flush().await {
             tracing::warn!(%e, "retrying the outbox failed");
         }

@@ -49,6 +49,11 @@ impl WireError {
         )
     }
 
+    /// Whether the peer stopped reading our stream: it may still have sent why, on its side.
+    pub(crate) fn is_stopped(&self) -> bool {
+        matches!(self, WireError::Write(WriteError::Stopped(_)))
+    }
+
     /// The underlying connection error, if the connection went away.
     pub(crate) fn connection_error(&self) -> Option<&iroh::endpoint::ConnectionError> {
         match self {

@@ -666,3 +666,86 @@ async fn an_invite_to_a_rotated_away_key_gives_it_no_grant_of_its_own() {
     let doc = victim.home.access().load().unwrap();
     assert!(doc.grants.iter().all(|g| g.peer_key == new.identity.public_id()), "{:?}", doc.grants);
 }
+
+/// Bytes of `wopr.db` and its write-ahead log.
+fn db_bytes(home: &wopr_store::Home) -> u64 {
+    let db = home.db_path();
+    let wal = db.with_extension("db-wal");
+    [db, wal].iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+}
+
+/// A payload of exactly the largest size the protocol carries, mixed with control bytes.
+fn largest_payload() -> String {
+    let mut text = "\x1b]0;owned\x07".to_string();
+    while text.len() < MAX_PAYLOAD {
+        text.push_str("all work and no play makes jack a dull boy ");
+    }
+    text.truncate(MAX_PAYLOAD);
+    text
+}
+
+/// `from` knows where `victim` is (it holds no grant there unless the test gives it one).
+fn knows_where(from: &TestNode, victim: &TestNode) {
+    let mut record = wopr_store::PeerRecord::new(victim.id(), victim.identity().encrypt_pub(), 0);
+    record.addrs = victim.node.addr_hints();
+    from.home.peers().upsert(record).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_megabyte_injects_from_a_stranger_do_not_fill_the_disk() {
+    let (victim, stranger) = (TestNode::start().await, TestNode::start().await);
+    knows_where(&stranger, &victim);
+    let text = largest_payload();
+    // Warm up: the first refusal creates the audit table. The stranger hears why, not a lost stream.
+    let (r, _) = inject(&stranger, &victim.id().to_hex(), "dev", &text).await;
+    assert!(
+        matches!(&r, Err(wopr_p2p::P2pError::Refused { code: ErrorCode::Invalid, message, .. })
+            if message.contains("a key with no grant may only claim an invite")),
+        "{r:?}"
+    );
+    let before = db_bytes(&victim.home);
+    for _ in 0..30 {
+        let (r, _) = inject(&stranger, &victim.id().to_hex(), "dev", &text).await;
+        assert!(matches!(r, Err(wopr_p2p::P2pError::Refused { .. })), "{r:?}");
+    }
+    let grown = db_bytes(&victim.home).saturating_sub(before);
+    assert!(grown < 100 * 1024, "30 refused 1 MiB injects grew wopr.db by {} KiB", grown / 1024);
+    // The refusals are on record (a key with no grant may not even send the frame), without the payload.
+    let audit = victim.home.audit().unwrap().list(Some(&stranger.id()), None).unwrap();
+    assert!(audit.iter().any(|e| e.decision == Decision::Refused), "no refusal on record");
+    assert!(audit.iter().all(|e| e.signed.is_none()), "a refused record kept the signed bytes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_megabyte_injects_of_a_peer_are_audited_by_digest_and_excerpt_only() {
+    let (victim, peer) = (TestNode::start().await, TestNode::start().await);
+    knows_where(&peer, &victim);
+    // A known peer (granted another session) may send the largest frame, but not into `dev`.
+    let grant =
+        wopr_store::Grant::new(peer.id(), ["other".into()], [Capability::Inject], wopr_store::now_ms());
+    victim.home.access().add(grant).unwrap();
+    let text = largest_payload();
+    let (r, _) = inject(&peer, &victim.id().to_hex(), "dev", &text).await;
+    assert!(matches!(r, Err(wopr_p2p::P2pError::Refused { code: ErrorCode::Unauthorized, .. })), "{r:?}");
+    let before = db_bytes(&victim.home);
+    for _ in 0..29 {
+        let (r, _) = inject(&peer, &victim.id().to_hex(), "dev", &text).await;
+        assert!(matches!(r, Err(wopr_p2p::P2pError::Refused { code: ErrorCode::Unauthorized, .. })), "{r:?}");
+    }
+    let grown = db_bytes(&victim.home).saturating_sub(before);
+    assert!(grown < 100 * 1024, "29 refused 1 MiB injects grew wopr.db by {} KiB", grown / 1024);
+    let audit = victim.home.audit().unwrap().list(Some(&peer.id()), None).unwrap();
+    let refused: Vec<_> =
+        audit.iter().filter(|e| e.action == "inject" && e.decision == Decision::Refused).collect();
+    assert_eq!(refused.len(), 30);
+    assert!(refused.iter().all(|e| e.signed.is_none()), "a refused record kept the signed bytes");
+    let digest = wopr_store::PayloadSummary::of(text.as_bytes()).digest;
+    for e in refused {
+        assert_eq!(e.digest.as_deref(), Some(&digest[..]), "the record names its payload by digest");
+        let excerpt = e.excerpt.as_deref().unwrap_or_default();
+        assert!(
+            excerpt.starts_with("\\u{1b}]0;owned") && excerpt.len() <= wopr_store::EXCERPT_MAX,
+            "{excerpt}"
+        );
+    }
+}

@@ -230,6 +230,25 @@ async fn after_rotations_peers_reach_the_new_key_and_an_offline_peer_learns_them
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_whose_broadcast_a_crash_interrupted_reaches_peers_when_the_node_starts_again() {
+    let (alice, bob) = (TestNode::start().await, TestNode::start().await);
+    befriend(&alice, &bob, &["dev"], &[Capability::Inject]).await;
+    // Bob's identity.json is rotated, and the process dies before the broadcast is queued.
+    let (_, record) = bob.home.rotate_identity(RotationReason::Scheduled).unwrap();
+    let bob = bob.restart(None).await;
+    assert_eq!(bob.id(), record.new_key);
+    // His first connection to Alice delivers the rotation, so she grants his new key.
+    let (r, deltas) = inject(&bob, &alice.id().to_hex(), "dev", "under my new key").await;
+    assert_eq!(r.unwrap(), DoneStatus::Completed);
+    assert_eq!(deltas, words("under my new key"));
+    let access = alice.home.access().load().unwrap();
+    assert_eq!(access.grants.iter().map(|g| g.peer_key).collect::<Vec<_>>(), [record.new_key]);
+    // Queued once: starting again does not queue it a second time.
+    let bob = bob.restart(None).await;
+    assert!(bob.home.outbox().unwrap().pending(None).unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_session_and_an_unreachable_peer_have_clear_errors() {
     let (alice, bob) = (TestNode::start().await, TestNode::start().await);
     befriend(&alice, &bob, &["broken"], &[Capability::Inject]).await;

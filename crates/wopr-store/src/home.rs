@@ -79,10 +79,12 @@ impl Home {
         History::open(&self.db_path())
     }
 
-    /// Opens (creating if needed) the audit log and used-invite-nonce tables in `wopr.db`.
+    /// Opens (creating if needed) the audit log and used-invite-nonce tables in `wopr.db`, bounded as
+    /// `config.json`'s `audit.*` keys say.
     pub fn audit(&self) -> StoreResult<crate::AuditLog> {
         self.ensure()?;
-        crate::AuditLog::open(&self.db_path())
+        let retention = crate::AuditRetention::from_config(&crate::Config::of(self))?;
+        crate::AuditLog::open_with(&self.db_path(), retention)
     }
 
     /// Opens (creating if needed) the outbox table in `wopr.db`.

@@ -25,7 +25,7 @@ mod sessions;
 mod source;
 
 pub use access::{ACCESS_FILE, Access, AccessFile, Capability, Grant};
-pub use audit::{AuditEntry, AuditLog, Decision};
+pub use audit::{AuditEntry, AuditLog, AuditRetention, Decision, EXCERPT_MAX, PayloadSummary};
 pub use config::{Config, ConfigKey};
 pub use error::{StoreError, StoreResult};
 pub use fsutil::{create_private_dir, write_atomic};
@@ -33,7 +33,7 @@ pub use history::{History, HistoryMessage, MessageStatus, Role, SourceSeen};
 pub use home::Home;
 pub use identity_file::Loaded as LoadedIdentity;
 pub use name::{MAX_SESSION_NAME, SessionName};
-pub use outbox::{Outbox, OutboxItem};
+pub use outbox::{Outbox, OutboxItem, ROTATION_KIND};
 pub use peer_ref::{MAX_PEER_NAME, OldKey, PeerKeyed, resolve as resolve_peer, validate_peer_name};
 pub use peers::{PEERS_FILE, PeerRecord, Peers, PeersFile};
 pub use sessions::{SessionMeta, Sessions};

@@ -3,6 +3,8 @@
 //! A key rotation must reach every known peer, including peers that are offline when it happens. Each
 //! (peer, kind, payload) is queued once; the transport retries pending items and deletes them when the
 //! peer has them, counting failed attempts with the last error so `daemon status` can show them.
+//! `rotations_noted` remembers which of this identity's rotations were queued (or deliberately kept
+//! local), so a rotation whose broadcast a crash interrupted is queued when the node starts again.
 
 use std::path::{Path, PathBuf};
 
@@ -24,7 +26,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     last_error      TEXT,
     UNIQUE (peer, kind, payload)
 );
+CREATE TABLE IF NOT EXISTS rotations_noted (
+    new_key  TEXT PRIMARY KEY,
+    noted_ms INTEGER NOT NULL
+);
 ";
+
+/// Outbox kind of key rotation records.
+pub const ROTATION_KIND: &str = "rotation";
 
 /// One undelivered message.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -75,6 +84,48 @@ impl Outbox {
             .execute(
                 "INSERT OR IGNORE INTO outbox (peer, kind, payload, created_ms) VALUES (?1, ?2, ?3, ?4)",
                 params![peer.to_hex(), kind, payload, now_ms as i64],
+            )
+            .map(|n| n > 0)
+            .map_err(self.err())
+    }
+
+    /// Queues the rotation record `payload` (to `new_key`) for every one of `peers` and notes the rotation
+    /// as announced, in one transaction: a crash leaves both or neither.
+    pub fn push_rotation<'a>(
+        &self,
+        new_key: &PublicId,
+        peers: impl IntoIterator<Item = &'a PublicId>,
+        payload: &str,
+        now_ms: u64,
+    ) -> StoreResult<()> {
+        let tx = self.conn.unchecked_transaction().map_err(self.err())?;
+        for peer in peers {
+            tx.execute(
+                "INSERT OR IGNORE INTO outbox (peer, kind, payload, created_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![peer.to_hex(), ROTATION_KIND, payload, now_ms as i64],
+            )
+            .map_err(self.err())?;
+        }
+        tx.execute(
+            "INSERT OR IGNORE INTO rotations_noted (new_key, noted_ms) VALUES (?1, ?2)",
+            params![new_key.to_hex(), now_ms as i64],
+        )
+        .map_err(self.err())?;
+        tx.commit().map_err(self.err())
+    }
+
+    /// Notes the rotation to `new_key` as settled without queuing it (a rotation the owner keeps local).
+    pub fn note_rotation(&self, new_key: &PublicId, now_ms: u64) -> StoreResult<()> {
+        self.push_rotation(new_key, [], "", now_ms)
+    }
+
+    /// Whether the rotation to `new_key` was queued for the peers or noted as local.
+    pub fn rotation_noted(&self, new_key: &PublicId) -> StoreResult<bool> {
+        self.conn
+            .query_row(
+                "SELECT COUNT(*) FROM rotations_noted WHERE new_key = ?1",
+                params![new_key.to_hex()],
+                |r| r.get::<_, i64>(0),
             )
             .map(|n| n > 0)
             .map_err(self.err())
@@ -161,5 +212,25 @@ mod tests {
         assert_eq!((for_b[0].attempts, for_b[0].last_error.as_deref()), (1, Some("peer offline")));
         outbox.delivered(for_b[0].id).unwrap();
         assert_eq!(outbox.pending(None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_rotation_is_queued_for_every_peer_and_noted_at_once() {
+        let d = tempfile::tempdir().unwrap();
+        let outbox = Outbox::open(&d.path().join("wopr.db")).unwrap();
+        let key = || wopr_identity::Identity::generate().public_id();
+        let (new, local, b, c) = (key(), key(), key(), key());
+        assert!(!outbox.rotation_noted(&new).unwrap());
+        outbox.push_rotation(&new, [&b, &c], "{\"r\":1}", 1).unwrap();
+        outbox.push_rotation(&new, [&b], "{\"r\":1}", 2).unwrap();
+        assert!(outbox.rotation_noted(&new).unwrap());
+        let pending = outbox.pending(None).unwrap();
+        assert_eq!(
+            pending.iter().map(|i| (i.peer, i.kind.as_str())).collect::<Vec<_>>(),
+            [(b, ROTATION_KIND), (c, ROTATION_KIND)]
+        );
+        outbox.note_rotation(&local, 3).unwrap();
+        assert!(outbox.rotation_noted(&local).unwrap());
+        assert_eq!(outbox.pending(None).unwrap().len(), 2);
     }
 }

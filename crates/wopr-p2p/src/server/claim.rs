@@ -16,7 +16,7 @@ use wopr_store::{AuditLog, Decision, Grant};
 
 use super::limits::{Kind, Refusal, Standing};
 use crate::endpoint::observed_hints;
-use crate::inner::{Audited, Inner, lock};
+use crate::inner::{Audited, Inner, lock, off_workers};
 use crate::invite::store_capabilities;
 use crate::wire::SealedStream;
 
@@ -52,17 +52,19 @@ impl Inner {
         lock(&self.limits).check(Kind::Claim, standing, now)?;
         let verified = verify_claim(&m.token, &self.me, &remote, now)
             .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
-        if let Some(successor) = self.successor_of(&remote)? {
+        if let Some(successor) = self.successor_of(&remote).await? {
             return Err(Refusal::unauthorized(format!(
                 "key {} was rotated to {}: invites to the old key no longer count; ask for an invite to the new one",
                 remote.short(),
                 successor.short()
             )));
         }
-        let token = {
-            let audit = lock(&self.audit);
+        let inner = self.clone();
+        let token = off_workers(move || {
+            let audit = lock(&inner.audit);
             verified.consume(&mut NonceTable { audit: &audit, claimant: remote })
-        }
+        })
+        .await
         .map_err(|e| Refusal::new(e.code(), e.to_string()))?;
 
         let mut grant =
@@ -70,7 +72,8 @@ impl Inner {
         grant.source_invite = Some(hex::encode(token.nonce));
         grant.addrs = observed_hints(conn);
         grant.last_seen = Some(now);
-        self.home.access().add(grant).map_err(|e| {
+        let home = self.home.clone();
+        off_workers(move || home.access().add(grant)).await.map_err(|e| {
             tracing::error!(%e, "cannot record a claimed grant");
             Refusal::rejected("the issuer could not record the grant; ask it to check its access.json")
         })?;
@@ -81,7 +84,8 @@ impl Inner {
             what,
             Decision::Accepted,
             Some(format!("granted {}", token.sessions.join(", "))),
-        );
+        )
+        .await;
         let accepted = Message::ClaimAccepted { sessions: token.sessions, capabilities: token.capabilities };
         let _ = stream.send_message(accepted).await;
         stream.finish();
@@ -92,10 +96,10 @@ impl Inner {
 impl Inner {
     /// The current key of the peer that rotated away from `key`, if any did (in its grace period or
     /// not), per `access.json` and `peers.json`.
-    fn successor_of(&self, key: &PublicId) -> Result<Option<PublicId>, Refusal> {
+    async fn successor_of(&self, key: &PublicId) -> Result<Option<PublicId>, Refusal> {
         let retired = |old: &[wopr_store::OldKey]| old.iter().any(|o| o.key == *key);
-        let access = self.access_doc().map_err(Refusal::rejected)?;
-        let peers = self.peers_doc().map_err(|e| {
+        let access = self.access_doc().await.map_err(Refusal::rejected)?;
+        let peers = self.peers_doc().await.map_err(|e| {
             tracing::error!(%e, "cannot read peers.json");
             Refusal::rejected("this node cannot read its peers right now")
         })?;

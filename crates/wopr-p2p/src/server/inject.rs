@@ -41,24 +41,21 @@ impl Inner {
             )));
         }
         // The grant first: a key without one gets no inject counter (see `limits`).
-        let caps = self.capabilities(&remote, &m.session).map_err(Refusal::rejected)?;
+        let caps = self.capabilities(&remote, &m.session).await.map_err(Refusal::rejected)?;
         if caps.is_empty() {
             return Err(no_grant(&m.session));
         }
         lock(&self.limits).check(Kind::Inject, standing, self.now())?;
         check_payload(&m.text)?;
         self.touch_grant(&remote, conn);
+        // The work starts while the record is written; the answer ends only once it is on record.
         if !caps.contains(&Capability::Inject) {
-            self.record(
-                &remote,
-                what,
-                Decision::Accepted,
-                Some("message capability only: logged without AI".into()),
-            );
-            return self.run_log(remote, &m.session, &m.text, stream).await;
+            let note = Some("message capability only: logged without AI".into());
+            let recorded = self.record(&remote, what, Decision::Accepted, note);
+            return self.run_log(remote, &m.session, &m.text, stream, recorded).await;
         }
-        self.record(&remote, what, Decision::Accepted, None);
-        self.run_turn(remote, m, stream).await;
+        let recorded = self.record(&remote, what, Decision::Accepted, None);
+        self.run_turn(remote, m, stream, recorded).await;
         Ok(())
     }
 
@@ -72,14 +69,14 @@ impl Inner {
         stream: &mut SealedStream,
     ) -> Result<(), Refusal> {
         // Either capability lets a peer add to the conversation; `inject` only adds the AI answer.
-        if self.capabilities(&remote, &m.session).map_err(Refusal::rejected)?.is_empty() {
+        if self.capabilities(&remote, &m.session).await.map_err(Refusal::rejected)?.is_empty() {
             return Err(no_grant(&m.session));
         }
         lock(&self.limits).check(Kind::Log, standing, self.now())?;
         check_payload(&m.text)?;
         self.touch_grant(&remote, conn);
-        self.record(&remote, what, Decision::Accepted, None);
-        self.run_log(remote, &m.session, &m.text, stream).await
+        let recorded = self.record(&remote, what, Decision::Accepted, None);
+        self.run_log(remote, &m.session, &m.text, stream, recorded).await
     }
 
     async fn run_log(
@@ -88,8 +85,11 @@ impl Inner {
         session: &str,
         text: &str,
         stream: &mut SealedStream,
+        recorded: impl Future<Output = ()>,
     ) -> Result<(), Refusal> {
-        match self.backend.log(remote, session, text).await {
+        let logged = self.backend.log(remote, session, text).await;
+        recorded.await;
+        match logged {
             Ok(()) => {
                 let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Logged }).await;
                 stream.finish();
@@ -101,7 +101,13 @@ impl Inner {
 
     /// Runs the AI turn, forwarding its deltas in order as they come. If the peer goes away the turn's
     /// future is dropped, which cancels it.
-    async fn run_turn(&self, remote: PublicId, m: &Inject, stream: &mut SealedStream) {
+    async fn run_turn(
+        &self,
+        remote: PublicId,
+        m: &Inject,
+        stream: &mut SealedStream,
+        recorded: impl Future<Output = ()>,
+    ) {
         let (tx, mut rx) = mpsc::channel::<String>(DELTA_BUFFER);
         let mut turn = self.backend.inject(remote, &m.session, &m.text, m.hop_count, tx);
         let mut open = true;
@@ -125,6 +131,7 @@ impl Inner {
                 return;
             }
         }
+        recorded.await;
         match outcome {
             Ok(()) => {
                 let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Completed }).await;

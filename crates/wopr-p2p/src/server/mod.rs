@@ -26,7 +26,7 @@ use iroh::protocol::{AcceptError, ProtocolHandler};
 use tokio::task::JoinSet;
 use wopr_identity::PublicId;
 use wopr_proto::message::{Envelope, Message};
-use wopr_store::Decision;
+use wopr_store::{Decision, PayloadSummary};
 
 use crate::endpoint::{self, remote_id};
 use crate::handshake;
@@ -60,24 +60,29 @@ impl ProtocolHandler for Handler {
     }
 }
 
-/// The audit description of an envelope: its action, session, and author signature with signed bytes.
+/// The audit description of an envelope: its action, session, author signature with signed bytes, and
+/// the digest and excerpt of its payload (the text of an inject or log, else the signed bytes).
 pub(crate) fn audited(env: &Envelope, me: &PublicId) -> Audited {
-    let (action, session, signature) = match &env.message {
-        Message::Inject(m) => ("inject", Some(m.session.clone()), Some(m.signature.to_vec())),
-        Message::Log(m) => ("log", Some(m.session.clone()), Some(m.signature.to_vec())),
-        Message::Claim(m) => ("claim", None, Some(m.signature.to_vec())),
+    let (action, session, signature, text) = match &env.message {
+        Message::Inject(m) => ("inject", Some(m.session.clone()), Some(m.signature.to_vec()), Some(&m.text)),
+        Message::Log(m) => ("log", Some(m.session.clone()), Some(m.signature.to_vec()), Some(&m.text)),
+        Message::Claim(m) => ("claim", None, Some(m.signature.to_vec()), None),
         Message::Rotation(r) => {
             let both = [r.old_sig.as_slice(), r.new_sig.as_slice()].concat();
+            let signed = r.signed_bytes();
             return Audited {
                 action: "rotation",
                 session: None,
                 signature: Some(both),
-                signed: Some(r.signed_bytes()),
+                payload: Some(PayloadSummary::of(&signed)),
+                signed: Some(signed),
             };
         }
-        other => (message_name(other), None, None),
+        other => (message_name(other), None, None, None),
     };
-    Audited { action, session, signature, signed: env.signed_bytes(me) }
+    let signed = env.signed_bytes(me);
+    let payload = text.map(|t| t.as_bytes()).or(signed.as_deref()).map(PayloadSummary::of);
+    Audited { action, session, signature, signed, payload }
 }
 
 fn message_name(m: &Message) -> &'static str {
@@ -117,7 +122,7 @@ async fn close_after(conn: &Connection, answer: impl Future<Output = ()>, code: 
 impl Inner {
     async fn serve_connection(self: Arc<Self>, conn: Connection) {
         let remote = remote_id(&conn);
-        let mut standing = self.standing(&remote);
+        let mut standing = self.standing(&remote).await;
         // Over the connection caps, close at once: a refused connection holds nothing here.
         let registered = match self.registry.admit(remote, standing.is_known(), &conn) {
             Ok(registered) => registered,
@@ -127,7 +132,7 @@ impl Inner {
                     wopr_proto::ErrorCode::RateLimited,
                     format!("{} connections of {whose} are open; retry later", crowded.open),
                 );
-                self.record_flood(&remote, &refusal);
+                self.record_flood(&remote, &refusal).await;
                 conn.close(crate::conns::crowded_code(), b"too many connections");
                 return;
             }
@@ -138,7 +143,7 @@ impl Inner {
         // A handshake counts against the peer's request budget, so reconnect floods stop here too.
         let budget = lock(&self.limits).request(&standing, self.now());
         if let Err(refusal) = budget {
-            self.record_flood(&remote, &refusal);
+            self.record_flood(&remote, &refusal).await;
             // Say which limit and when to retry in a Reject, then close; an honest peer closes first.
             let reject = wopr_proto::handshake::Reject {
                 code: refusal.code,
@@ -157,7 +162,7 @@ impl Inner {
                     _ => "handshake timed out".to_string(),
                 };
                 let what = Audited { action: "handshake", ..Audited::default() };
-                self.record(&remote, &what, Decision::Refused, Some(reason));
+                self.record(&remote, &what, Decision::Refused, Some(reason)).await;
                 // `respond` already sent the Reject.
                 close_after(&conn, async {}, 3, b"handshake failed").await;
                 return;
@@ -175,7 +180,7 @@ impl Inner {
                     let Ok((send, recv)) = accepted else { break };
                     // Grants change while a connection is open: a claim or a rotation makes a stranger
                     // known, a revoke or the end of a grace period makes it a stranger again.
-                    standing = self.standing(&remote);
+                    standing = self.standing(&remote).await;
                     self.promote(&remote, &conn, &standing);
                     match session.stream_channel(u64::from(send.id())) {
                         Ok(keys) => {
@@ -186,7 +191,7 @@ impl Inner {
                     }
                 }
                 () = &mut strangers_end, if !standing.is_known() => {
-                    standing = self.standing(&remote);
+                    standing = self.standing(&remote).await;
                     if !self.promote(&remote, &conn, &standing) {
                         conn.close(VarInt::from_u32(0), b"unknown peers' connections are short-lived");
                         break;
@@ -206,12 +211,14 @@ impl Inner {
 
     /// Starts delivering owed rotation records to `peer`, if any, now that it is reachable.
     fn deliver_owed_to(self: Arc<Self>, peer: PublicId) {
-        let owed = lock(&self.outbox).pending(Some(&peer)).map(|p| !p.is_empty()).unwrap_or(false);
-        if owed {
-            tokio::spawn(async move {
-                let _ = self.deliver_to(&peer).await;
-            });
+        if !self.may_owe.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
         }
+        tokio::spawn(async move {
+            if self.with_outbox(move |o| o.pending(Some(&peer)).is_ok_and(|p| !p.is_empty())).await {
+                let _ = self.deliver_to(&peer).await;
+            }
+        });
     }
 
     async fn serve_stream(
@@ -223,7 +230,7 @@ impl Inner {
     ) {
         let budget = lock(&self.limits).request(&standing, self.now());
         if let Err(refusal) = budget {
-            self.record_flood(&remote, &refusal);
+            self.record_flood(&remote, &refusal).await;
             let _ = stream.recv.stop(VarInt::from_u32(4));
             send_refusal(&mut stream, &refusal).await;
             return;
@@ -241,7 +248,7 @@ impl Inner {
                 };
                 let refusal = Refusal::new(e.code(), format!("bad frame: {e}{hint}"));
                 let what = Audited { action: "frame", ..Audited::default() };
-                self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone()));
+                self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone())).await;
                 let _ = stream.recv.stop(VarInt::from_u32(3));
                 return send_refusal(&mut stream, &refusal).await;
             }
@@ -253,16 +260,16 @@ impl Inner {
         };
         let what = audited(&env, &self.me);
         if let Err(refusal) = self.handle(remote, standing, &conn, &env, &what, &mut stream).await {
-            self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone()));
+            self.record(&remote, &what, Decision::Refused, Some(refusal.message.clone())).await;
             send_refusal(&mut stream, &refusal).await;
         }
     }
 
     /// A flood refusal is audited once per minute and peer, not once per stream.
-    fn record_flood(&self, remote: &PublicId, refusal: &Refusal) {
+    async fn record_flood(&self, remote: &PublicId, refusal: &Refusal) {
         if lock(&self.limits).audit_flood(remote, self.now()) {
             let what = Audited { action: "request", ..Audited::default() };
-            self.record(remote, &what, Decision::Refused, Some(refusal.message.clone()));
+            self.record(remote, &what, Decision::Refused, Some(refusal.message.clone())).await;
         }
     }
 

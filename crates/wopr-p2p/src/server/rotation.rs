@@ -24,13 +24,14 @@ use wopr_store::{Decision, OldKey};
 use super::limits::Refusal;
 use crate::endpoint::{endpoint_addr, observed_hints};
 use crate::error::human_ms;
-use crate::inner::{Audited, Inner, lock};
+use crate::inner::{Audited, Inner, lock, off_workers};
 use crate::wire::SealedStream;
 
 /// How long a rotated-away key stays accepted: 24 hours after the rotation.
 pub const ROTATION_GRACE_MS: u64 = 24 * 60 * 60 * 1000;
 
 /// Where the old key of a rotation is somebody's current key.
+#[derive(Clone, Copy)]
 struct Holders {
     peer: bool,
     grant: bool,
@@ -45,7 +46,7 @@ impl Inner {
         what: &Audited,
         stream: &mut SealedStream,
     ) -> Result<(), Refusal> {
-        if self.already_rotated(r)? {
+        if self.already_rotated(r).await? {
             let note = format!("{} is already {}", r.old_key, r.new_key);
             self.rotated(remote, what, note, stream).await;
             return Ok(());
@@ -62,7 +63,7 @@ impl Inner {
                  minutes of its time (check the clock of the machine that rotated)"
             )));
         }
-        let holders = self.holders(&r.old_key)?;
+        let holders = self.holders(&r.old_key).await?;
         if !holders.peer && !holders.grant {
             return Err(Refusal::rejected(format!(
                 "key {} is not a peer of this node; nothing to rotate",
@@ -71,15 +72,19 @@ impl Inner {
         }
         let until = r.timestamp.saturating_add(ROTATION_GRACE_MS);
         let hints = if remote == r.new_key { observed_hints(conn) } else { Vec::new() };
-        if holders.peer {
-            self.home
-                .peers()
-                .rotate_key(&r.old_key, &r.new_key, r.new_encrypt_pub, until, &hints)
-                .map_err(store_failed)?;
-        }
-        if holders.grant {
-            self.home.access().rotate_key(&r.old_key, &r.new_key, until).map_err(store_failed)?;
-        }
+        let (home, record, moved_hints) = (self.home.clone(), r.clone(), hints.clone());
+        off_workers(move || -> Result<(), wopr_store::StoreError> {
+            let r = &record;
+            if holders.peer {
+                home.peers().rotate_key(&r.old_key, &r.new_key, r.new_encrypt_pub, until, &moved_hints)?;
+            }
+            if holders.grant {
+                home.access().rotate_key(&r.old_key, &r.new_key, until)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(store_failed)?;
         lock(&self.limits).follow_rotation(&r.old_key, &r.new_key);
         // A new key delivering its own rotation is a known peer from now on, on this connection.
         if remote == r.new_key {
@@ -96,25 +101,25 @@ impl Inner {
 
     /// Audits an accepted rotation and answers it.
     async fn rotated(&self, remote: PublicId, what: &Audited, note: String, stream: &mut SealedStream) {
-        self.record(&remote, what, Decision::Accepted, Some(note));
+        self.record(&remote, what, Decision::Accepted, Some(note)).await;
         let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Completed }).await;
         stream.finish();
     }
 
     /// Whether this rotation was applied before (a re-delivery): its new key is current and lists the
     /// old one.
-    fn already_rotated(&self, r: &RotationRecord) -> Result<bool, Refusal> {
+    async fn already_rotated(&self, r: &RotationRecord) -> Result<bool, Refusal> {
         let knows = |old: &[OldKey]| old.iter().any(|o| o.key == r.old_key);
-        let peers = self.peers_doc().map_err(store_failed)?;
-        let access = self.access_doc().map_err(Refusal::rejected)?;
+        let peers = self.peers_doc().await.map_err(store_failed)?;
+        let access = self.access_doc().await.map_err(Refusal::rejected)?;
         Ok(peers.peers.iter().any(|p| p.public_key == r.new_key && knows(&p.old_keys))
             || access.grants.iter().any(|g| g.peer_key == r.new_key && knows(&g.old_keys)))
     }
 
     /// Where `old` is a current key, read from the cached documents (so a refusal writes nothing).
-    fn holders(&self, old: &PublicId) -> Result<Holders, Refusal> {
-        let peers = self.peers_doc().map_err(store_failed)?;
-        let access = self.access_doc().map_err(Refusal::rejected)?;
+    async fn holders(&self, old: &PublicId) -> Result<Holders, Refusal> {
+        let peers = self.peers_doc().await.map_err(store_failed)?;
+        let access = self.access_doc().await.map_err(Refusal::rejected)?;
         Ok(Holders {
             peer: peers.peers.iter().any(|p| p.public_key == *old),
             grant: access.grants.iter().any(|g| g.peer_key == *old),

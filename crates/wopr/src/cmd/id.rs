@@ -26,6 +26,8 @@ pub fn run(ctx: &Ctx, args: IdArgs) -> Result<()> {
             }
             let reason = parsed;
             let (id, record) = ctx.home.rotate_identity(reason)?;
+            // Kept local on purpose: nodes started later must not broadcast it as an interrupted one.
+            ctx.home.outbox()?.note_rotation(&record.new_key, wopr_store::now_ms())?;
             if json {
                 return output::json(&record);
             }

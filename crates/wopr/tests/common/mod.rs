@@ -24,7 +24,12 @@ impl TestHome {
 
     /// `wopr` with this home, no provider keys from the environment, and no colours.
     pub fn wopr(&self) -> assert_cmd::Command {
-        let mut cmd = assert_cmd::Command::cargo_bin("wopr").expect("wopr binary");
+        assert_cmd::Command::from_std(self.command())
+    }
+
+    /// The same as [`TestHome::wopr`], as a plain command to spawn (and kill) as a child process.
+    pub fn command(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wopr"));
         cmd.env("WOPR_HOME", self.path()).env("NO_COLOR", "1");
         for k in [
             "ANTHROPIC_API_KEY",
