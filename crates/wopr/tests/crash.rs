@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TestHome, mode};
+use common::{StopDaemon, TestHome, mode};
 use serde_json::{Value, json};
 use test_support::{FixtureServer, Reply};
 use wopr_identity::PublicId;
@@ -466,12 +466,4 @@ fn sigkill_of_a_daemon_or_its_peer_mid_request_loses_no_grant_and_leaves_no_half
     let count = |op: PeerOp| killed.iter().filter(|k| **k == op).count();
     eprintln!("{kills} kills in {round} rounds: {:?}", PEER_OPS.map(|op| (op, count(op))));
     check(&expected, "after the crashes");
-}
-
-struct StopDaemon<'a>(&'a TestHome);
-
-impl Drop for StopDaemon<'_> {
-    fn drop(&mut self) {
-        let _ = self.0.command().args(["daemon", "stop"]).output();
-    }
 }

@@ -5,6 +5,8 @@
 //! issuer whose answers are made of them.
 
 mod common;
+#[path = "common/raw_peer.rs"]
+mod raw_peer;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,13 +14,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::{TestHome, stderr, stdout};
-use iroh::endpoint::{Connection, RecvStream, presets};
+use iroh::endpoint::Connection;
 use iroh::protocol::{AcceptError, ProtocolHandler, Router};
-use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
+use raw_peer::{RawPeer, endpoint, read_frame};
 use serde_json::Value;
 use wopr_identity::{Identity, PublicId};
 use wopr_proto::frame::encode_frame;
-use wopr_proto::handshake::{self, HandshakeMessage, HandshakeRandom, Initiator, Reject};
+use wopr_proto::handshake::{self, HandshakeMessage, HandshakeRandom, Reject};
 use wopr_proto::invite::{Capabilities, NewInvite};
 use wopr_proto::message::{Envelope, ErrorMessage, Inject, Log, Message};
 use wopr_proto::{Decode, Encode, ErrorCode};
@@ -46,52 +48,15 @@ fn no_escape(h: &TestHome, args: &[&str]) -> std::process::Output {
     out
 }
 
-async fn endpoint(identity: &Identity) -> Endpoint {
-    Endpoint::builder(presets::Minimal)
-        .relay_mode(RelayMode::Disabled)
-        .clear_address_lookup()
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .unwrap()
-        .secret_key(SecretKey::from_bytes(&identity.signing_seed()))
-        .bind()
-        .await
-        .unwrap()
-}
-
-async fn read_frame(recv: &mut RecvStream) -> Option<Vec<u8>> {
-    let mut header = [0u8; 4];
-    recv.read_exact(&mut header).await.ok()?;
-    let mut body = vec![0u8; u32::from_be_bytes(header) as usize];
-    recv.read_exact(&mut body).await.ok()?;
-    Some(body)
-}
-
 fn envelope(message: Message) -> Envelope {
     Envelope::new(wopr_identity::random_bytes(), wopr_store::now_ms(), message)
 }
 
 /// A stranger (no grant) sends `message`, signed, to `victim` at `addr`, and returns the reply.
 async fn stranger_sends(victim: PublicId, addr: SocketAddr, message: Message) -> Message {
-    let me = Identity::generate();
-    let ep = endpoint(&me).await;
-    let id = iroh::EndpointId::from_bytes(victim.as_bytes()).unwrap();
-    let conn =
-        ep.connect(EndpointAddr::from_parts(id, [TransportAddr::Ip(addr)]), wopr_proto::ALPN).await.unwrap();
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let (init, hello) = Initiator::start(&me, victim, HandshakeRandom::generate(), wopr_store::now_ms());
-    send.write_all(&encode_frame(&HandshakeMessage::Hello(hello).to_bytes()).unwrap()).await.unwrap();
-    send.finish().unwrap();
-    let reply = HandshakeMessage::from_bytes(&read_frame(&mut recv).await.unwrap()).unwrap();
-    let mut session = init.finish(&reply, wopr_store::now_ms()).unwrap();
-    let (mut send, mut recv) = conn.open_bi().await.unwrap();
-    let (mut seal, mut open) = session.stream_channel(u64::from(send.id())).unwrap();
-    let mut env = envelope(message);
-    env.sign(&me, &victim).unwrap();
-    send.write_all(&seal.seal_frame(&env.to_bytes()).unwrap()).await.unwrap();
-    let _ = send.finish();
-    let reply = read_frame(&mut recv).await.expect("the victim answers");
-    Envelope::from_bytes(&open.open(&reply).unwrap()).unwrap().message
+    let mut peer = RawPeer::connect(Identity::generate(), victim, addr).await;
+    let env = peer.signed(message);
+    peer.send(&env).await.pop().expect("the victim answers")
 }
 
 /// A hostile issuer: grants every claim the sessions of its own token (whatever they are called),

@@ -51,6 +51,15 @@ impl TestHome {
     }
 }
 
+/// Stops the daemon of a home when dropped, so a failing test leaves no daemon behind.
+pub struct StopDaemon<'a>(pub &'a TestHome);
+
+impl Drop for StopDaemon<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.command().args(["daemon", "stop"]).output();
+    }
+}
+
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
