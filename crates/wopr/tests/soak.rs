@@ -144,7 +144,7 @@ async fn run_peer(mut peer: RawPeer, n: usize, until: Instant, pace: Duration, t
             }
             _ => {
                 // A payload over 1 MiB in a frame that fits, in one run of ten in four; else only the header.
-                let answer = if (i / 10 + n as u64) % 4 == 0 {
+                let answer = if (i / 10 + n as u64).is_multiple_of(4) {
                     let env = peer.signed(Message::Log(Log::new("notes", "x".repeat(MAX_PAYLOAD + 1))));
                     peer.send(&env).await
                 } else {
