@@ -383,3 +383,64 @@ fn an_owners_turn_after_a_peers_log_runs_untrusted_without_inject_peer() {
 fn an_owners_turn_after_a_peers_log_is_sandboxed_even_with_the_sandbox_off() {
     a_peers_words_never_run_with_owner_power(&["--sandbox", "off"]);
 }
+
+/// Host pids of processes whose command line contains `needle` (sandboxed processes are visible to the
+/// host, whatever pid namespace they run in).
+fn pids_running(needle: &str) -> Vec<u32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse().ok()) else { continue };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).replace('\0', " ").contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Polls `f` every 100 ms for at most `limit`; returns whether it became true.
+fn within(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    f()
+}
+
+#[test]
+fn revoking_a_peer_kills_the_sandbox_of_its_running_turn_at_once() {
+    let (a, b) = (TestHome::new(), TestHome::new());
+    wopr(&a).args(["id", "init"]).assert().success();
+    wopr(&b).args(["id", "init"]).assert().success();
+    // The peer's turn starts a command that would run for its whole time limit; its duration is unique
+    // to this test, so its processes can be found on the host.
+    let nap = format!("{}.{}", 500, std::process::id());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = rt.block_on(FixtureServer::start([shell_call(&format!("sleep {nap}; echo woke"))]));
+    let (_stop, sa, pb) = befriend(&a, &b, model.url(), &[]);
+
+    let mut inject = b.command();
+    inject
+        .env("WOPR_P2P_RELAY", "disabled")
+        .env("WOPR_P2P_BIND", "127.0.0.1:0")
+        .args(["inject", &format!("{sa}:s"), "Take a nap."])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = inject.spawn().unwrap();
+    let needle = format!("sleep {nap}");
+    assert!(within(Duration::from_secs(60), || !pids_running(&needle).is_empty()), "the tool never started");
+
+    wopr(&a).args(["revoke", &pb]).assert().success();
+    let gone = within(Duration::from_secs(10), || pids_running(&needle).is_empty());
+    let out = child.wait_with_output().unwrap();
+    assert!(gone, "the revoked peer's sandbox still runs: pids {:?}", pids_running(&needle));
+    assert_eq!(out.status.code(), Some(7), "the peer is told its access was revoked: {}", stderr(&out));
+    assert!(
+        !stdout(&out).lines().any(|l| l.trim() == "woke"),
+        "the command ran to its end: {}",
+        stdout(&out)
+    );
+}

@@ -71,16 +71,23 @@ static int hold(int count, long mib, long limit_mib) {
         /* One byte: it holds its memory now. End of file: it died (killed) before. */
         alive_fd[i] = read(p[0], &c, 1) == 1 ? p[0] : -1;
         if (alive_fd[i] < 0) close(p[0]);
+        /* A holder the kernel killed to make room may not have been reaped yet: while more than one
+         * seems alive, look again for up to a second before counting (a broken bound stays broken). */
         int alive = 0;
-        for (int j = 0; j <= i; j++) {
-            if (alive_fd[j] < 0) continue;
-            int status;
-            if (waitpid(pids[j], &status, WNOHANG) == 0) {
-                alive++;
-            } else {
-                close(alive_fd[j]);
-                alive_fd[j] = -1;
+        for (int settle = 0; settle < 20; settle++) {
+            alive = 0;
+            for (int j = 0; j <= i; j++) {
+                if (alive_fd[j] < 0) continue;
+                int status;
+                if (waitpid(pids[j], &status, WNOHANG) == 0) {
+                    alive++;
+                } else {
+                    close(alive_fd[j]);
+                    alive_fd[j] = -1;
+                }
             }
+            if (alive <= 1) break;
+            usleep(50 * 1000);
         }
         if (alive > most) most = alive;
         if ((long)alive * mib > limit_mib) break; /* the bound is broken: stop before the host suffers */
