@@ -169,6 +169,20 @@ impl Inner {
         self.recorder.record(e)
     }
 
+    /// Queues an audit record without waiting for its commit. For accepted injects and logs: the record
+    /// is committed, in order with the others, while the work runs, and the answer does not wait on the
+    /// disk (refusals, claims and rotations wait). A kill in the moment between can lose this one record;
+    /// the session's history still holds the message and its source.
+    pub(crate) fn record_soon(
+        &self,
+        peer: &PublicId,
+        what: &Audited,
+        decision: Decision,
+        reason: Option<String>,
+    ) {
+        drop(self.record(peer, what, decision, reason));
+    }
+
     /// The time on the node's clock.
     pub(crate) fn now(&self) -> u64 {
         self.config.clock.now_ms()

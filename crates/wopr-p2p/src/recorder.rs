@@ -16,8 +16,12 @@ const QUEUE: usize = 1024;
 /// Most records committed in one transaction.
 const BATCH: usize = 256;
 
-/// Size of the write-ahead log past which the checkpoint thread copies it back.
-const WAL_CHECKPOINT_BYTES: u64 = 32 * 1024;
+/// Size of the write-ahead log file past which the checkpoint thread copies it back. Twice the size
+/// SQLite cuts the file back to after a checkpoint (`journal_size_limit`, 32 KiB, in `wopr-store`): were
+/// it below, the file would never fall under it and every commit would ask for a checkpoint, whose fsyncs
+/// would then compete with every request. A record's commit appends a few pages, so this is a checkpoint
+/// every few records while the log stays under about 64 KiB.
+const WAL_CHECKPOINT_BYTES: u64 = 64 * 1024;
 
 /// Size past which the writer checkpoints itself, before its next commit: the checkpoint thread has
 /// fallen behind, and the log must not grow without bound meanwhile.

@@ -42,9 +42,17 @@ async fn invite_claim_inject_streams_the_answer_in_order_and_both_sides_record_e
     assert_eq!(calls.len(), 1);
     assert_eq!((calls[0].from, calls[0].session.as_str(), calls[0].hops), (bob.id(), "dev", 0));
 
-    // The inject was audited with a signature that re-verifies.
-    let audit = alice.home.audit().unwrap().list(Some(&bob.id()), None).unwrap();
-    let injected = audit.iter().find(|e| e.action == "inject").unwrap();
+    // The inject was audited with a signature that re-verifies (its record is committed while the turn
+    // runs, so it may land just after the answer).
+    let mut audit = Vec::new();
+    for _ in 0..100 {
+        audit = alice.home.audit().unwrap().list(Some(&bob.id()), None).unwrap();
+        if audit.iter().any(|e| e.action == "inject") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let injected = audit.iter().find(|e| e.action == "inject").expect("the inject is on record");
     assert_eq!(injected.decision, Decision::Accepted);
     let sig: [u8; 64] = injected.signature.clone().unwrap().try_into().unwrap();
     wopr_identity::verify(&bob.id(), "message", injected.signed.as_ref().unwrap(), &sig).unwrap();

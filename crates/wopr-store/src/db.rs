@@ -9,12 +9,12 @@ use crate::{StoreError, StoreResult};
 
 /// Pages of write-ahead log after which a commit copies the log back into the database. Small, so the
 /// log stays a few dozen KiB instead of growing to SQLite's default 4 MiB between checkpoints: every
-/// audited request is a commit of its own.
+/// audited request is a commit of its own. (The P2P audit writer checkpoints on a thread of its own.)
 const WAL_AUTOCHECKPOINT_PAGES: u32 = 16;
 
 /// Size the write-ahead log is cut back to once a checkpoint has copied it (a large history message can
 /// make one transaction's log big; it does not stay that big).
-const WAL_SIZE_LIMIT: u32 = 64 * 1024;
+const WAL_SIZE_LIMIT: u32 = 32 * 1024;
 
 /// Opens (creating if needed) the SQLite database at `path` in WAL mode with a 30 s busy timeout, and
 /// creates `schema`'s tables if they do not exist.

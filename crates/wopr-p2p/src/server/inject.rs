@@ -48,14 +48,13 @@ impl Inner {
         lock(&self.limits).check(Kind::Inject, standing, self.now())?;
         check_payload(&m.text)?;
         self.touch_grant(&remote, conn);
-        // The work starts while the record is written; the answer ends only once it is on record.
         if !caps.contains(&Capability::Inject) {
             let note = Some("message capability only: logged without AI".into());
-            let recorded = self.record(&remote, what, Decision::Accepted, note);
-            return self.run_log(remote, &m.session, &m.text, stream, recorded).await;
+            self.record_soon(&remote, what, Decision::Accepted, note);
+            return self.run_log(remote, &m.session, &m.text, stream).await;
         }
-        let recorded = self.record(&remote, what, Decision::Accepted, None);
-        self.run_turn(remote, m, stream, recorded).await;
+        self.record_soon(&remote, what, Decision::Accepted, None);
+        self.run_turn(remote, m, stream).await;
         Ok(())
     }
 
@@ -75,8 +74,8 @@ impl Inner {
         lock(&self.limits).check(Kind::Log, standing, self.now())?;
         check_payload(&m.text)?;
         self.touch_grant(&remote, conn);
-        let recorded = self.record(&remote, what, Decision::Accepted, None);
-        self.run_log(remote, &m.session, &m.text, stream, recorded).await
+        self.record_soon(&remote, what, Decision::Accepted, None);
+        self.run_log(remote, &m.session, &m.text, stream).await
     }
 
     async fn run_log(
@@ -85,10 +84,8 @@ impl Inner {
         session: &str,
         text: &str,
         stream: &mut SealedStream,
-        recorded: impl Future<Output = ()>,
     ) -> Result<(), Refusal> {
         let logged = self.backend.log(remote, session, text).await;
-        recorded.await;
         match logged {
             Ok(()) => {
                 let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Logged }).await;
@@ -101,13 +98,7 @@ impl Inner {
 
     /// Runs the AI turn, forwarding its deltas in order as they come. If the peer goes away the turn's
     /// future is dropped, which cancels it.
-    async fn run_turn(
-        &self,
-        remote: PublicId,
-        m: &Inject,
-        stream: &mut SealedStream,
-        recorded: impl Future<Output = ()>,
-    ) {
+    async fn run_turn(&self, remote: PublicId, m: &Inject, stream: &mut SealedStream) {
         let (tx, mut rx) = mpsc::channel::<String>(DELTA_BUFFER);
         let mut turn = self.backend.inject(remote, &m.session, &m.text, m.hop_count, tx);
         let mut open = true;
@@ -131,7 +122,6 @@ impl Inner {
                 return;
             }
         }
-        recorded.await;
         match outcome {
             Ok(()) => {
                 let _ = stream.send_message(Message::InjectDone { status: DoneStatus::Completed }).await;

@@ -265,6 +265,17 @@ impl AuditLog {
             .optional()?;
         let Some((last_id, total)) = newest else { return Ok(()) };
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        // Most commits drop nothing: the oldest row alone says whether any bound is passed (ids only
+        // grow, so the id range bounds the row count), which costs one index lookup, not three deletes.
+        let (first_id, first_base, first_ms): (i64, i64, i64) = conn
+            .prepare_cached("SELECT id, total_bytes - bytes, time_ms FROM audit ORDER BY id LIMIT 1")?
+            .query_row([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        let within = last_id - first_id < clamp(r.max_rows)
+            && total - first_base <= clamp(r.max_bytes)
+            && first_ms >= clamp(newest_ms.saturating_sub(r.max_age_ms));
+        if within {
+            return Ok(());
+        }
         // Ids only grow and only the oldest rows are deleted, so the newest `max_rows` ids are the rows.
         conn.prepare_cached("DELETE FROM audit WHERE id <= ?1")?
             .execute(params![last_id.saturating_sub(clamp(r.max_rows))])?;
