@@ -1,0 +1,338 @@
+//! Discovery payloads: topic ids and signed profiles (no I/O; the gossip transport is `wopr-p2p`'s).
+//!
+//! A topic is a name; peers meet under its id, `SHA-256("wopr:topic:" + name)`, so the name itself
+//! never travels. In a topic each peer announces a [`Profile`]. Gossip hands a message on from
+//! neighbour to neighbour (its `delivered_from` is the last relay, not the author), so a profile carries
+//! its author's signature (domain `profile`) over its canonical bytes, and names the topics it is
+//! meant for: a profile replayed into a topic it does not name is refused by [`Profile::verify_for`].
+//! A node lists in an announce only the topic it is sent to, so a secret topic's name never reaches
+//! another topic. The whole encoding fits one gossip message ([`MAX_PROFILE_BYTES`]).
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+use wopr_identity::{Identity, PublicId, SIGNATURE_LEN, Signature, verify};
+
+use crate::MAX_SKEW_MS;
+use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+
+/// The prefix hashed with a topic name into its id.
+pub const TOPIC_PREFIX: &str = "wopr:topic:";
+
+/// The signature domain of profiles.
+pub const PROFILE_DOMAIN: &str = "profile";
+
+/// Longest topic name, in bytes.
+pub const MAX_TOPIC_NAME: usize = 128;
+
+/// Most topics one profile names.
+pub const MAX_TOPICS: usize = 8;
+
+/// Longest profile content (free-form JSON text, chosen by the owner or their AI), in bytes.
+pub const MAX_CONTENT: usize = 2048;
+
+/// Largest encoded profile: well inside iroh-gossip's default 4,096-byte message with the announce's
+/// own framing around it.
+pub const MAX_PROFILE_BYTES: usize = 3584;
+
+/// A topic's id: `SHA-256("wopr:topic:" + name)`.
+pub fn topic_id(name: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(TOPIC_PREFIX.as_bytes());
+    h.update(name.as_bytes());
+    h.finalize().into()
+}
+
+/// Why a profile was refused.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ProfileError {
+    /// The signature does not verify for the profile's key.
+    #[error("the profile's signature does not verify")]
+    BadSignature,
+    /// The profile does not name the topic it arrived in.
+    #[error("the profile is not meant for this topic")]
+    WrongTopic,
+    /// The profile is dated more than 5 minutes ahead of this node's clock.
+    #[error("the profile is dated {ahead_ms} ms ahead of this node's clock")]
+    FromTheFuture {
+        /// How far ahead.
+        ahead_ms: u64,
+    },
+    /// A topic name is empty or longer than [`MAX_TOPIC_NAME`].
+    #[error("a topic name must be 1 to {MAX_TOPIC_NAME} bytes")]
+    BadTopicName,
+    /// More than [`MAX_TOPICS`] topics, or none.
+    #[error("a profile names 1 to {MAX_TOPICS} topics, not {count}")]
+    TopicCount {
+        /// How many it named.
+        count: usize,
+    },
+    /// The content is longer than [`MAX_CONTENT`].
+    #[error("the profile content takes {len} bytes; at most {MAX_CONTENT} fit in an announce")]
+    ContentTooLarge {
+        /// Its size.
+        len: usize,
+    },
+    /// The encoding is larger than [`MAX_PROFILE_BYTES`].
+    #[error("the profile takes {len} bytes, more than the {MAX_PROFILE_BYTES} one gossip message holds")]
+    TooLarge {
+        /// Its encoded size.
+        len: usize,
+    },
+    /// The bytes are not a profile.
+    #[error("malformed profile: {0}")]
+    Codec(#[from] CodecError),
+}
+
+/// What a peer says about itself in a topic, signed by its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// The author's key (the profile's `publicKey`; its short id is the `id`).
+    pub author: PublicId,
+    /// The author's X25519 key (`encryptPub`).
+    pub encrypt_pub: [u8; 32],
+    /// Free-form JSON text; public to everyone in the topic.
+    pub content: String,
+    /// The topics this profile is announced in.
+    pub topics: Vec<String>,
+    /// When it was written, in milliseconds since the Unix epoch (`updated`).
+    pub updated_ms: u64,
+    /// The author's signature over [`Profile::signed_bytes`] (`sig`).
+    pub signature: Signature,
+}
+
+impl Profile {
+    /// A profile of `identity` for `topics`, signed.
+    pub fn new(
+        identity: &Identity,
+        content: impl Into<String>,
+        topics: Vec<String>,
+        updated_ms: u64,
+    ) -> Result<Profile, ProfileError> {
+        let mut profile = Profile {
+            author: identity.public_id(),
+            encrypt_pub: identity.encrypt_pub(),
+            content: content.into(),
+            topics,
+            updated_ms,
+            signature: [0; SIGNATURE_LEN],
+        };
+        profile.check_shape()?;
+        profile.signature = identity.sign(PROFILE_DOMAIN, &profile.signed_bytes());
+        Ok(profile)
+    }
+
+    /// The canonical bytes the author signs: everything but the signature.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::new();
+        self.encode_unsigned(&mut w);
+        w.into_bytes()
+    }
+
+    fn encode_unsigned(&self, w: &mut Writer) {
+        w.raw(self.author.as_bytes()).raw(&self.encrypt_pub).str(&self.content);
+        w.list(&self.topics, |w, t| {
+            w.str(t);
+        });
+        w.u64(self.updated_ms);
+    }
+
+    /// The limits of every field and of the whole (a decoder checks the fields' lengths as it reads).
+    fn check_shape(&self) -> Result<(), ProfileError> {
+        if self.content.len() > MAX_CONTENT {
+            return Err(ProfileError::ContentTooLarge { len: self.content.len() });
+        }
+        if self.topics.is_empty() || self.topics.len() > MAX_TOPICS {
+            return Err(ProfileError::TopicCount { count: self.topics.len() });
+        }
+        if self.topics.iter().any(|t| t.is_empty() || t.len() > MAX_TOPIC_NAME) {
+            return Err(ProfileError::BadTopicName);
+        }
+        let len = self.signed_bytes().len() + SIGNATURE_LEN;
+        if len > MAX_PROFILE_BYTES {
+            return Err(ProfileError::TooLarge { len });
+        }
+        Ok(())
+    }
+
+    /// Checks that the author signed this profile for `topic` (a name this node joined) and that it is
+    /// not dated ahead of `now_ms` by more than the clock window. How old a profile may be is the
+    /// caller's choice (it expires peers that fall silent).
+    pub fn verify_for(&self, topic: &str, now_ms: u64) -> Result<(), ProfileError> {
+        verify(&self.author, PROFILE_DOMAIN, &self.signed_bytes(), &self.signature)
+            .map_err(|_| ProfileError::BadSignature)?;
+        if !self.topics.iter().any(|t| t == topic) {
+            return Err(ProfileError::WrongTopic);
+        }
+        let ahead_ms = self.updated_ms.saturating_sub(now_ms);
+        if ahead_ms > MAX_SKEW_MS {
+            return Err(ProfileError::FromTheFuture { ahead_ms });
+        }
+        Ok(())
+    }
+
+    /// Decodes a profile and checks its shape (not its signature: see [`Profile::verify_for`]).
+    pub fn parse(bytes: &[u8]) -> Result<Profile, ProfileError> {
+        if bytes.len() > MAX_PROFILE_BYTES {
+            return Err(ProfileError::TooLarge { len: bytes.len() });
+        }
+        let profile = Profile::from_bytes(bytes)?;
+        profile.check_shape()?;
+        Ok(profile)
+    }
+}
+
+impl Encode for Profile {
+    fn encode(&self, w: &mut Writer) {
+        self.encode_unsigned(w);
+        w.raw(&self.signature);
+    }
+}
+
+impl Decode for Profile {
+    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
+        Ok(Profile {
+            author: PublicId(r.array()?),
+            encrypt_pub: r.array()?,
+            content: r.string("profile content", MAX_CONTENT)?,
+            topics: r.list("topic list", MAX_TOPICS, 2, |r| r.string("topic name", MAX_TOPIC_NAME))?,
+            updated_ms: r.u64()?,
+            signature: r.array()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000_000;
+
+    fn alice() -> Identity {
+        Identity::from_seeds([7; 32], [9; 32], 0)
+    }
+
+    fn profile(topics: &[&str]) -> Profile {
+        let topics = topics.iter().map(|t| t.to_string()).collect();
+        Profile::new(&alice(), r#"{"name":"Alice","skills":["review"]}"#, topics, NOW).unwrap()
+    }
+
+    #[test]
+    fn a_topic_id_is_the_sha256_of_the_prefixed_name() {
+        // Computed independently: python3 -c "import hashlib; print(hashlib.sha256(b'wopr:topic:coffee').hexdigest())"
+        assert_eq!(
+            hex(&topic_id("coffee")),
+            "2fa096a34c45ef8daf121c3c065059a8c06ef5740b7327ff85e2ca2ce596c0de"
+        );
+        assert_ne!(topic_id("coffee"), topic_id("Coffee"));
+        assert_ne!(topic_id("coffee"), topic_id("coffee "));
+    }
+
+    fn hex(b: &[u8]) -> String {
+        b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+
+    #[test]
+    fn a_profile_round_trips_and_verifies_for_its_topic() {
+        let p = profile(&["coffee"]);
+        let back = Profile::parse(&p.to_bytes()).unwrap();
+        assert_eq!(back, p);
+        back.verify_for("coffee", NOW).unwrap();
+        assert_eq!(back.author, alice().public_id());
+        assert_eq!(back.encrypt_pub, alice().encrypt_pub());
+    }
+
+    #[test]
+    fn a_forged_or_altered_profile_is_refused() {
+        let mut p = profile(&["coffee"]);
+        p.content = r#"{"name":"Mallory"}"#.into();
+        assert_eq!(p.verify_for("coffee", NOW), Err(ProfileError::BadSignature));
+        let mut p = profile(&["coffee"]);
+        p.author = Identity::from_seeds([8; 32], [9; 32], 0).public_id();
+        assert_eq!(p.verify_for("coffee", NOW), Err(ProfileError::BadSignature));
+        let mut p = profile(&["coffee"]);
+        p.signature[10] ^= 1;
+        assert_eq!(p.verify_for("coffee", NOW), Err(ProfileError::BadSignature));
+        let mut p = profile(&["coffee"]);
+        p.updated_ms += 1;
+        assert_eq!(p.verify_for("coffee", NOW), Err(ProfileError::BadSignature));
+    }
+
+    #[test]
+    fn a_profile_replayed_into_another_topic_is_refused() {
+        let p = profile(&["coffee"]);
+        assert_eq!(p.verify_for("tea", NOW), Err(ProfileError::WrongTopic));
+        // Adding the topic breaks the signature.
+        let mut moved = p.clone();
+        moved.topics.push("tea".into());
+        assert_eq!(moved.verify_for("tea", NOW), Err(ProfileError::BadSignature));
+    }
+
+    #[test]
+    fn a_profile_from_the_future_is_refused_but_an_old_one_is_the_callers_call() {
+        let p = profile(&["coffee"]);
+        p.verify_for("coffee", NOW - MAX_SKEW_MS).unwrap();
+        p.verify_for("coffee", NOW + 365 * 24 * 3_600_000).unwrap();
+        assert_eq!(
+            p.verify_for("coffee", NOW - MAX_SKEW_MS - 1),
+            Err(ProfileError::FromTheFuture { ahead_ms: MAX_SKEW_MS + 1 })
+        );
+    }
+
+    #[test]
+    fn the_largest_profile_fits_one_gossip_message_and_one_byte_more_content_does_not_decode() {
+        let topics: Vec<String> = (0..MAX_TOPICS).map(|i| format!("{i}").repeat(MAX_TOPIC_NAME)).collect();
+        let big = Profile::new(&alice(), "x".repeat(MAX_CONTENT), topics.clone(), NOW).unwrap();
+        let bytes = big.to_bytes();
+        assert!(bytes.len() <= MAX_PROFILE_BYTES, "{}", bytes.len());
+        Profile::parse(&bytes).unwrap().verify_for(&topics[0], NOW).unwrap();
+        // The author cannot make a profile the others would not decode.
+        let over = Profile::new(&alice(), "x".repeat(MAX_CONTENT + 1), topics.clone(), NOW);
+        assert_eq!(over.unwrap_err(), ProfileError::ContentTooLarge { len: MAX_CONTENT + 1 });
+        let mut nine = topics.clone();
+        nine.push("one more".into());
+        assert_eq!(
+            Profile::new(&alice(), "{}", nine, NOW).unwrap_err(),
+            ProfileError::TopicCount { count: 9 }
+        );
+        assert_eq!(
+            Profile::new(&alice(), "{}", vec![], NOW).unwrap_err(),
+            ProfileError::TopicCount { count: 0 }
+        );
+        let fits = Profile::new(&alice(), "x".repeat(MAX_CONTENT), vec!["coffee".into()], NOW).unwrap();
+        let mut bytes = fits.to_bytes();
+        // Announce one more byte of content than allowed: the decoder refuses it before reading it.
+        let at = 64;
+        bytes[at..at + 4].copy_from_slice(&u32::try_from(MAX_CONTENT + 1).unwrap().to_be_bytes());
+        assert!(matches!(Profile::parse(&bytes), Err(ProfileError::Codec(CodecError::TooLong { .. }))));
+        assert!(matches!(
+            Profile::parse(&vec![0; MAX_PROFILE_BYTES + 1]),
+            Err(ProfileError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn empty_or_overlong_topic_names_are_refused() {
+        let bad = |t: String| Profile::new(&alice(), "{}", vec![t], NOW).unwrap_err();
+        assert_eq!(bad(String::new()), ProfileError::BadTopicName);
+        assert_eq!(bad("t".repeat(MAX_TOPIC_NAME + 1)), ProfileError::BadTopicName);
+    }
+
+    #[test]
+    fn a_profile_built_by_hand_from_the_layout_verifies() {
+        // Written by a few lines of Python with PyNaCl from the layout in PROTOCOL.md (also a fuzz seed).
+        let p = Profile::parse(include_bytes!("../../../fuzz/corpus/profile/coffee")).unwrap();
+        p.verify_for("coffee", 1_700_000_000_000).unwrap();
+        assert_eq!((p.author, p.encrypt_pub), (alice().public_id(), [9; 32]));
+    }
+
+    #[test]
+    fn trailing_or_truncated_bytes_are_refused() {
+        let bytes = profile(&["coffee"]).to_bytes();
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(matches!(Profile::parse(&longer), Err(ProfileError::Codec(_))));
+        for cut in [1, 10, bytes.len() - 1] {
+            assert!(matches!(Profile::parse(&bytes[..cut]), Err(ProfileError::Codec(_))), "cut at {cut}");
+        }
+    }
+}
