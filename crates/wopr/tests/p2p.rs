@@ -2,6 +2,8 @@
 //! invite, claim, inject answered by the real embedded model, revoke, exit code 7.
 
 mod common;
+#[path = "common/raw_peer.rs"]
+mod raw_peer;
 
 use std::time::Duration;
 
@@ -140,17 +142,7 @@ fn reset_peak(pid: u32) {
 
 /// A stranger's client: an iroh endpoint on loopback with a fresh key, nothing known to the victim.
 async fn stranger() -> iroh::Endpoint {
-    let secret = iroh::SecretKey::from_bytes(&wopr_identity::Identity::generate().signing_seed());
-    iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
-        .relay_mode(iroh::RelayMode::Disabled)
-        .clear_address_lookup()
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .unwrap()
-        .secret_key(secret)
-        .bind()
-        .await
-        .unwrap()
+    raw_peer::endpoint(&wopr_identity::Identity::generate()).await
 }
 
 /// Writes 1.2 MB into `send`, giving up after 20 s (a victim that grants no flow control never reads it).
