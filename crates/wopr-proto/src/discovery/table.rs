@@ -144,7 +144,7 @@ impl PeerTable {
                 offer
             }
             TopicMessage::Withdraw(w) => {
-                if !peers.get(&author).is_some_and(|e| e.profile.updated_ms <= w.withdrawn_ms) {
+                if peers.get(&author).is_none_or(|e| e.profile.updated_ms > w.withdrawn_ms) {
                     return Offer::Unchanged;
                 }
                 if let Err(e) = w.verify_for(topic) {
