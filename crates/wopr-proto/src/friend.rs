@@ -22,9 +22,9 @@
 use thiserror::Error;
 use wopr_identity::{Identity, PublicId, SIGNATURE_LEN, Signature, verify};
 
-use crate::MAX_SKEW_MS;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 pub use crate::invite::{MAX_HINT_LEN, MAX_HINTS};
+use crate::{ErrorCode, MAX_SKEW_MS};
 
 pub mod line;
 
@@ -118,6 +118,17 @@ pub enum FriendError {
         /// What is wrong with it.
         reason: &'static str,
     },
+}
+
+impl FriendError {
+    /// The error code to report (§10): [`ErrorCode::Unauthorized`] when a key answers for another
+    /// ([`FriendError::NotForMe`], [`FriendError::WrongAccepter`]), else [`ErrorCode::Invalid`].
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            FriendError::NotForMe { .. } | FriendError::WrongAccepter { .. } => ErrorCode::Unauthorized,
+            _ => ErrorCode::Invalid,
+        }
+    }
 }
 
 impl From<CodecError> for FriendError {
