@@ -14,7 +14,7 @@
 //! short id of the key and why auto-accept rules that name a name (not a key) are a convenience only.
 //!
 //! They travel as binary (the canonical encoding: in wopr/3 messages, in gossip) or as one pasteable
-//! text line for any other channel ([`FriendRequest::to_line`], in [`line`]). Decoding checks the
+//! text line for any other channel ([`FriendRequest::to_line`], in [`mod@line`]). Decoding checks the
 //! shape; [`FriendRequest::verify`] and [`FriendAccept::verify`] check the rest, with the caller's clock
 //! and key. A request replayed within the clock window changes nothing a receiver keeps per sender key;
 //! an accept replayed after the pending request was settled finds no pending request.
