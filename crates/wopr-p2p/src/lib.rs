@@ -30,6 +30,8 @@ mod error;
 mod handshake;
 mod inner;
 mod invite;
+mod lan;
+mod netcheck;
 mod node;
 mod recorder;
 mod server;
@@ -38,12 +40,17 @@ mod wire;
 pub use backend::{BoxFuture, PEER_TRUST, SessionBackend};
 pub use clock::{Clock, ManualClock};
 pub use config::{
-    ENV_BIND, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_RELAY, KEY_RELAY_CA, NodeConfig, RelayChoice,
+    ENV_BIND, ENV_MDNS, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_MDNS, KEY_RELAY, KEY_RELAY_CA, NodeConfig,
+    RelayChoice,
 };
 pub use deliver::RotationReport;
 pub use endpoint::PeerPath;
 pub use error::P2pError;
 pub use invite::{create_invite, parse_invite, store_capabilities, wire_capabilities};
+pub use lan::{LanState, MAX_LAN_PEERS, MDNS_SERVICE};
+pub use netcheck::{
+    BootstrapSource, LanReport, NatKind, NatReport, NetReport, PeerReport, RelayProbe, RelayReport,
+};
 pub use node::Node;
 pub use server::limits::{MAX_STRANGERS, PeerLimits, REQUEST_LIMIT};
 pub use wopr_proto::ErrorCode;

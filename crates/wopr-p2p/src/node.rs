@@ -1,5 +1,6 @@
 //! [`Node`]: one running P2P endpoint and everything the CLI and daemon ask of it.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use crate::deliver::RotationReport;
 use crate::endpoint::{self, endpoint_addr};
 use crate::inner::{Inner, lock};
 use crate::invite::{parse_invite, store_capabilities};
+use crate::lan::LanDiscovery;
 use crate::recorder::Recorder;
 use crate::server::Handler;
 use crate::{NodeConfig, P2pError, PeerPath, SessionBackend};
@@ -31,6 +33,7 @@ pub struct Node {
     inner: Arc<Inner>,
     router: Router,
     retry: tokio::task::JoinHandle<()>,
+    lan: LanDiscovery,
 }
 
 impl Node {
@@ -46,7 +49,7 @@ impl Node {
         home.ensure()?;
         let lookup = MemoryLookup::new();
         seed_lookup(&home, &lookup);
-        let endpoint = endpoint::bind(&identity, &config, lookup.clone()).await?;
+        let (endpoint, lan) = endpoint::bind(&identity, &config, lookup.clone()).await?;
         let audit = home.audit()?;
         if let Err(e) = audit.prune_nonces(wopr_store::now_ms()) {
             tracing::warn!(%e, "could not prune expired invite nonces");
@@ -70,7 +73,7 @@ impl Node {
         inner.may_owe.store(owes, std::sync::atomic::Ordering::Relaxed);
         let router = Router::builder(endpoint).accept(wopr_proto::ALPN, Handler(inner.clone())).spawn();
         let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));
-        Ok(Node { inner, router, retry })
+        Ok(Node { inner, router, retry, lan })
     }
 
     /// This node's WOPR id (also its iroh endpoint id).
@@ -124,6 +127,20 @@ impl Node {
         let conns = self.inner.pool.live(peer).into_iter().chain(self.inner.registry.of(peer));
         let paths: Vec<PeerPath> = conns.filter_map(|c| endpoint::selected_path(&c)).collect();
         paths.iter().find(|p| matches!(p, PeerPath::Direct(_))).or(paths.first()).cloned()
+    }
+
+    /// Endpoint ids found on the LAN by mDNS (`discover.mdns`), as a set that changes as peers appear and
+    /// expire (at most [`crate::MAX_LAN_PEERS`]). Unauthenticated hints: an id is proven only by
+    /// connecting to it. The channel is closed when mDNS is off or could not start.
+    pub fn lan_peers(&self) -> tokio::sync::watch::Receiver<BTreeSet<PublicId>> {
+        self.lan.peers()
+    }
+
+    /// What `wopr doctor net` shows: addresses, relays, NAT, mDNS, and the path to `peer` (dialled if no
+    /// connection is open, then watched up to `settle` for a direct path; relays and the net report are
+    /// waited for up to `settle` too). See [`crate::NetReport`].
+    pub async fn net_report(&self, peer: Option<&PublicId>, settle: Duration) -> crate::NetReport {
+        crate::netcheck::probe(self, &self.inner, &self.lan, peer, settle).await
     }
 
     /// Claims an invite: connects to the issuer using the token's address hints, proves we are its
