@@ -174,6 +174,58 @@ impl Topology {
     }
 }
 
+/// One LAN: a bridge in its own namespace and hosts on it, with no router and no NAT, so multicast
+/// (mDNS) reaches every host, which loopback does not give. Deleted on drop.
+///
+/// ```text
+///   lan0 10.7.0.2 ──┐
+///   lan1 10.7.0.3 ──┼── br0 (namespace "switch")
+///   lan2 10.7.0.4 ──┘
+/// ```
+#[derive(Debug)]
+pub struct LanSegment {
+    /// Dropped first: the hosts' veth ends go with them, then the switch.
+    hosts: Vec<Netns>,
+    /// Held for its drop, which deletes the bridge.
+    _switch: Netns,
+}
+
+impl LanSegment {
+    /// Builds the switch and `hosts` hosts, each with a route for multicast on its LAN interface.
+    pub fn build(hosts: usize) -> LanSegment {
+        static RUNS: AtomicU32 = AtomicU32::new(0);
+        let tag = format!("woprlan{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+        let switch = Netns::add(format!("{tag}-sw"));
+        ip(&switch.name, "link add br0 type bridge");
+        ip(&switch.name, "link set br0 up");
+        let hosts = (0..hosts)
+            .map(|i| {
+                let host = Netns::add(format!("{tag}-{i}"));
+                let (h, w) = (&host.name, &switch.name);
+                ip(h, &format!("link add eth0 type veth peer name port{i} netns {w}"));
+                ip(w, &format!("link set port{i} master br0"));
+                ip(w, &format!("link set port{i} up"));
+                ip(h, &format!("addr add {}/24 dev eth0", Self::ip(i)));
+                ip(h, "link set eth0 up");
+                // Where mDNS's 224.0.0.251 goes: without a route the send fails (no default route here).
+                ip(h, "route add 224.0.0.0/4 dev eth0");
+                host
+            })
+            .collect();
+        LanSegment { hosts, _switch: switch }
+    }
+
+    /// The namespace of host `i`.
+    pub fn host(&self, i: usize) -> &str {
+        &self.hosts[i].name
+    }
+
+    /// The address of host `i`.
+    pub fn ip(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 7, 0, 2 + i as u8)
+    }
+}
+
 /// The router's rules: masquerade LAN→WAN; forward only what the LAN opened; let nothing unsolicited
 /// from the WAN reach the router itself (unmatched punches are dropped silently, as home routers do).
 fn nat_rules(nat: Nat) -> String {
