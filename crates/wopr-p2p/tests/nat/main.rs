@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod doctor;
 mod mdns;
 mod netns;
 mod relay;
