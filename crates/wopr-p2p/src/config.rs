@@ -42,25 +42,20 @@ pub enum RelayChoice {
     Default,
     /// No relay and no external address lookup: direct addresses only (LAN, loopback, tests).
     Disabled,
-    /// A self-hosted relay; no external address lookup.
-    Custom(RelayUrl),
+    /// Self-hosted relays (one or more; with two, `doctor net` can tell a symmetric NAT from one that is
+    /// not); no external address lookup.
+    Custom(Vec<RelayUrl>),
 }
 
 impl FromStr for RelayChoice {
     type Err = P2pError;
 
-    /// `default`, `disabled` (or `off`, `none`), or an `http(s)://` relay URL.
+    /// `default`, `disabled` (or `off`, `none`), or `http(s)://` relay URLs separated by commas.
     fn from_str(s: &str) -> Result<Self, P2pError> {
         match s.trim() {
             "" | "default" => Ok(RelayChoice::Default),
             "disabled" | "off" | "none" => Ok(RelayChoice::Disabled),
-            url if url.starts_with("http://") || url.starts_with("https://") => url
-                .parse::<RelayUrl>()
-                .map(RelayChoice::Custom)
-                .map_err(|e| P2pError::Invalid(format!("p2p.relay: {url:?} is not a valid relay URL ({e})"))),
-            other => Err(P2pError::Invalid(format!(
-                "p2p.relay: {other:?} is not `default`, `disabled` or an http(s):// relay URL"
-            ))),
+            urls => urls.split(',').map(parse_relay_url).collect::<Result<_, _>>().map(RelayChoice::Custom),
         }
     }
 }
@@ -70,9 +65,23 @@ impl fmt::Display for RelayChoice {
         match self {
             RelayChoice::Default => f.write_str("default"),
             RelayChoice::Disabled => f.write_str("disabled"),
-            RelayChoice::Custom(url) => write!(f, "{url}"),
+            RelayChoice::Custom(urls) => {
+                let urls: Vec<String> = urls.iter().map(RelayUrl::to_string).collect();
+                f.write_str(&urls.join(","))
+            }
         }
     }
+}
+
+fn parse_relay_url(url: &str) -> Result<RelayUrl, P2pError> {
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(P2pError::Invalid(format!(
+            "p2p.relay: {url:?} is not `default`, `disabled` or http(s):// relay URLs"
+        )));
+    }
+    url.parse::<RelayUrl>()
+        .map_err(|e| P2pError::Invalid(format!("p2p.relay: {url:?} is not a valid relay URL ({e})")))
 }
 
 /// Network settings of a [`crate::Node`]. The default is what a real user gets with no settings: n0's
@@ -231,6 +240,10 @@ mod tests {
         assert!(matches!(&custom, RelayChoice::Custom(_)));
         assert!(custom.to_string().starts_with("https://relay.example.org"));
         assert_eq!("ftp://x".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
+        let two: RelayChoice = "https://a.example.org, https://b.example.org".parse().unwrap();
+        assert!(matches!(&two, RelayChoice::Custom(urls) if urls.len() == 2), "{two:?}");
+        assert_eq!(two.to_string().parse::<RelayChoice>().unwrap(), two);
+        assert_eq!("https://a.example.org,ftp://b".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
     }
 
     #[test]

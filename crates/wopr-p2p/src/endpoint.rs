@@ -98,8 +98,8 @@ pub(crate) async fn bind(
         RelayChoice::Disabled => {
             Endpoint::builder(presets::Minimal).relay_mode(RelayMode::Disabled).clear_address_lookup()
         }
-        RelayChoice::Custom(url) => Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::custom([url.clone()]))
+        RelayChoice::Custom(urls) => Endpoint::builder(presets::Minimal)
+            .relay_mode(RelayMode::custom(urls.iter().cloned()))
             .clear_address_lookup(),
     };
     builder = builder

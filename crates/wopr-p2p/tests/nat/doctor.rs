@@ -4,10 +4,12 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use wopr_p2p::{NatKind, NetReport};
+use wopr_p2p::{NatKind, NetReport, NodeConfig, RelayChoice};
+use wopr_store::Home;
 
-use crate::netns::{Nat, Topology};
-use crate::{PUNCH, Scene, WATCH};
+use crate::common::TestNode;
+use crate::netns::{Nat, NsThread, RELAY_IP, SECOND_RELAY_IP, Topology, require_root_and_tools};
+use crate::{ONLINE, PUNCH, Scene, WATCH, relay};
 
 /// A's report about itself and its path to B, taken inside A's namespace.
 async fn report_of_a(scene: &Scene, patience: Duration) -> NetReport {
@@ -67,4 +69,57 @@ async fn doctor_net_behind_a_symmetric_nat_reports_a_rewritten_port_and_a_relaye
     assert_eq!(peer.kind, "relay", "{peer:?}");
     assert_eq!(peer.path, Some(format!("relay {}", scene.relay.url)), "{peer:?}");
     scene.tear_down().await;
+}
+
+/// The report of a node alone behind `nat` that uses two relays (at two WAN addresses), so iroh can
+/// compare the public address each one saw.
+async fn report_with_two_relays(nat: Nat) -> NetReport {
+    require_root_and_tools();
+    let topology = Topology::build(nat);
+    let wan = NsThread::start(topology.wan());
+    let first = wan.run(relay::start_at(RELAY_IP)).await;
+    let second = wan.run(relay::start_at(SECOND_RELAY_IP)).await;
+    let config = NodeConfig {
+        relay: RelayChoice::Custom(vec![first.url.clone(), second.url.clone()]),
+        bind: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
+        relay_roots: vec![first.ca_der.clone(), second.ca_der.clone()],
+        ..NodeConfig::loopback()
+    };
+    let host = NsThread::start(topology.host(0));
+    let report = host
+        .run(async move {
+            let dir = tempfile::tempdir().unwrap();
+            let home = Home::at(dir.path().join("wopr"));
+            let identity = home.init_identity(false).unwrap();
+            let node = TestNode::start_with(dir, home, identity, config).await;
+            let report = node.node.net_report(None, ONLINE).await;
+            node.node.shutdown().await;
+            report
+        })
+        .await;
+    drop(host);
+    wan.run(async move {
+        first.server.shutdown().await.expect("the first relay stops cleanly");
+        second.server.shutdown().await.expect("the second relay stops cleanly");
+    })
+    .await;
+    drop(wan);
+    drop(topology);
+    report
+}
+
+#[tokio::test]
+async fn doctor_net_with_two_relays_tells_a_cone_nat_from_a_symmetric_one() {
+    let public = IpAddr::from(Topology::public_ip(0));
+    for (nat, kind, varies) in [
+        (Nat::EndpointIndependent, NatKind::EndpointIndependent, false),
+        (Nat::Symmetric, NatKind::Symmetric, true),
+    ] {
+        let report = report_with_two_relays(nat).await;
+        let latencies = report.relay.relays.iter().filter(|r| r.latency_ms.is_some()).count();
+        assert_eq!(latencies, 2, "{nat:?}: both relays answer: {report:#?}");
+        assert_eq!(report.nat.public_v4.map(|a| a.ip()), Some(public), "{nat:?}: {report:#?}");
+        assert_eq!(report.nat.mapping_varies_by_destination, Some(varies), "{nat:?}: {report:#?}");
+        assert_eq!(report.nat.kind, kind, "{nat:?}: {report:#?}");
+    }
 }

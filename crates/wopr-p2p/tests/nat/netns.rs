@@ -24,6 +24,9 @@ use tokio::sync::oneshot;
 
 /// The relay's address on the WAN.
 pub const RELAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// A second address of the WAN namespace, for a second relay (`doctor net` compares what two relays
+/// see to tell the NAT's kind).
+pub const SECOND_RELAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
 
 /// How a router maps its LAN hosts' UDP flows to its WAN address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +123,7 @@ impl Topology {
         let wan = Netns::add(format!("{tag}-wan"));
         ip(&wan.name, "link add br0 type bridge");
         ip(&wan.name, &format!("addr add {RELAY_IP}/24 dev br0"));
+        ip(&wan.name, &format!("addr add {SECOND_RELAY_IP}/24 dev br0"));
         ip(&wan.name, "link set br0 up");
         let (mut routers, mut hosts) = (Vec::new(), Vec::new());
         for (i, side) in ["a", "b"].into_iter().enumerate() {
