@@ -65,7 +65,7 @@ pub enum Command {
     /// Show the security policy in force.
     #[command(subcommand)]
     Security(SecurityCmd),
-    /// Diagnose this node: `doctor net` for connectivity (relays, NAT, LAN, the path to a peer).
+    /// Connectivity checks: `doctor net` (relays, NAT, LAN, the path to a peer).
     #[command(subcommand)]
     Doctor(DoctorCmd),
     /// Run the background daemon that answers peers.
