@@ -43,6 +43,15 @@ pub enum Request {
     Discover(DiscoverOp),
     /// The friend protocol.
     Friend(FriendOp),
+    /// What `wopr doctor net` shows: a `wopr_p2p::NetReport` as JSON.
+    NetReport {
+        /// Also report the path to this peer (full id, hex): direct or relayed.
+        #[serde(default)]
+        peer: Option<String>,
+        /// How long to wait for the relay, the measurements and a direct path, in seconds.
+        #[serde(default)]
+        wait: u64,
+    },
     /// Shut down gracefully.
     Stop,
 }

@@ -197,6 +197,14 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
         },
         Request::Discover(op) => crate::discover::handle(node, op).await,
         Request::Friend(op) => crate::friend::handle(node, op).await,
+        Request::NetReport { peer, wait } => {
+            let peer = match peer.as_deref().map(PublicId::parse).transpose() {
+                Ok(p) => p,
+                Err(e) => return Reply::Error { code: 3, message: format!("peer: {e}") },
+            };
+            let report = node.net_report(peer.as_ref(), std::time::Duration::from_secs(wait)).await;
+            Reply::Ok(serde_json::to_value(report).unwrap_or_default())
+        }
         Request::Rotate { .. } | Request::Stop => unreachable_reply(),
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! The CLI fills [`NodeConfig`] from the config keys `p2p.relay` and `p2p.bind` and the environment
 //! variables `WOPR_P2P_RELAY` and `WOPR_P2P_BIND` (the environment wins, as for every WOPR setting);
-//! [`NodeConfig::load`] does exactly that. Tests and offline demos use [`NodeConfig::loopback`]: no relay,
-//! no address lookup, a socket on 127.0.0.1 only, so nothing tries to leave the machine.
+//! [`NodeConfig::load`] does exactly that, and reads `discover.mdns` (`WOPR_DISCOVER_MDNS`), the switch of
+//! LAN discovery by mDNS, on unless turned off. Tests and offline demos use [`NodeConfig::loopback`]: no
+//! relay, no address lookup, no mDNS, a socket on 127.0.0.1 only, so nothing tries to leave the machine.
 
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -28,6 +29,10 @@ pub const ENV_RELAY_CA: &str = "WOPR_P2P_RELAY_CA";
 /// Config key of a PEM or DER file with the CA certificate(s) of a self-hosted relay whose certificate
 /// is not signed by a public CA.
 pub const KEY_RELAY_CA: &str = "p2p.relayCa";
+/// Environment variable overriding `discover.mdns`.
+pub const ENV_MDNS: &str = "WOPR_DISCOVER_MDNS";
+/// Config key of the LAN discovery switch: `true` (the default) or `false` (also `on`/`off`, `1`/`0`).
+pub const KEY_MDNS: &str = "discover.mdns";
 
 /// Which relay servers the endpoint uses to be reachable behind NATs.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -37,25 +42,20 @@ pub enum RelayChoice {
     Default,
     /// No relay and no external address lookup: direct addresses only (LAN, loopback, tests).
     Disabled,
-    /// A self-hosted relay; no external address lookup.
-    Custom(RelayUrl),
+    /// Self-hosted relays (one or more; with two, `doctor net` can tell a symmetric NAT from one that is
+    /// not); no external address lookup.
+    Custom(Vec<RelayUrl>),
 }
 
 impl FromStr for RelayChoice {
     type Err = P2pError;
 
-    /// `default`, `disabled` (or `off`, `none`), or an `http(s)://` relay URL.
+    /// `default`, `disabled` (or `off`, `none`), or `http(s)://` relay URLs separated by commas.
     fn from_str(s: &str) -> Result<Self, P2pError> {
         match s.trim() {
             "" | "default" => Ok(RelayChoice::Default),
             "disabled" | "off" | "none" => Ok(RelayChoice::Disabled),
-            url if url.starts_with("http://") || url.starts_with("https://") => url
-                .parse::<RelayUrl>()
-                .map(RelayChoice::Custom)
-                .map_err(|e| P2pError::Invalid(format!("p2p.relay: {url:?} is not a valid relay URL ({e})"))),
-            other => Err(P2pError::Invalid(format!(
-                "p2p.relay: {other:?} is not `default`, `disabled` or an http(s):// relay URL"
-            ))),
+            urls => urls.split(',').map(parse_relay_url).collect::<Result<_, _>>().map(RelayChoice::Custom),
         }
     }
 }
@@ -65,13 +65,28 @@ impl fmt::Display for RelayChoice {
         match self {
             RelayChoice::Default => f.write_str("default"),
             RelayChoice::Disabled => f.write_str("disabled"),
-            RelayChoice::Custom(url) => write!(f, "{url}"),
+            RelayChoice::Custom(urls) => {
+                let urls: Vec<String> = urls.iter().map(RelayUrl::to_string).collect();
+                f.write_str(&urls.join(","))
+            }
         }
     }
 }
 
-/// Network settings of a [`crate::Node`].
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+fn parse_relay_url(url: &str) -> Result<RelayUrl, P2pError> {
+    let url = url.trim();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(P2pError::Invalid(format!(
+            "p2p.relay: {url:?} is not `default`, `disabled` or http(s):// relay URLs"
+        )));
+    }
+    url.parse::<RelayUrl>()
+        .map_err(|e| P2pError::Invalid(format!("p2p.relay: {url:?} is not a valid relay URL ({e})")))
+}
+
+/// Network settings of a [`crate::Node`]. The default is what a real user gets with no settings: n0's
+/// relays, every interface, mDNS on.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
     /// Relay servers.
     pub relay: RelayChoice,
@@ -80,6 +95,9 @@ pub struct NodeConfig {
     /// Extra trust anchors (DER certificates) for the TLS certificate of a self-hosted relay, added to the
     /// Mozilla roots built in: read from the file `p2p.relayCa` names by [`NodeConfig::load`].
     pub relay_roots: Vec<Vec<u8>>,
+    /// LAN discovery: advertise this endpoint by mDNS and find others on the local network by id
+    /// (`discover.mdns`, default on). The ids found are [`crate::Node::lan_peers`].
+    pub mdns: bool,
     /// Limits on inbound work per peer. Always the protocol's defaults when built from settings
     /// ([`NodeConfig::load`], [`NodeConfig::from_values`], [`NodeConfig::loopback`]); benchmarks raise them.
     pub limits: PeerLimits,
@@ -88,19 +106,33 @@ pub struct NodeConfig {
     pub clock: Clock,
 }
 
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            relay: RelayChoice::Default,
+            bind: None,
+            relay_roots: Vec::new(),
+            mdns: true,
+            limits: PeerLimits::default(),
+            clock: Clock::system(),
+        }
+    }
+}
+
 impl NodeConfig {
-    /// Relays off, bound to `127.0.0.1` on a random port: for tests and single-machine demos.
+    /// Relays and mDNS off, bound to `127.0.0.1` on a random port: for tests and single-machine demos.
     pub fn loopback() -> Self {
         NodeConfig {
             relay: RelayChoice::Disabled,
             bind: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
             relay_roots: Vec::new(),
+            mdns: false,
             limits: PeerLimits::default(),
             clock: Clock::system(),
         }
     }
 
-    /// Builds a config from the textual values of `p2p.relay` and `p2p.bind` (absent = default).
+    /// Builds a config from the textual values of `p2p.relay` and `p2p.bind` (absent = default; mDNS on).
     pub fn from_values(relay: Option<&str>, bind: Option<&str>) -> Result<Self, P2pError> {
         let relay = relay.map(str::parse).transpose()?.unwrap_or_default();
         let bind = bind
@@ -112,17 +144,12 @@ impl NodeConfig {
                 })
             })
             .transpose()?;
-        Ok(NodeConfig {
-            relay,
-            bind,
-            relay_roots: Vec::new(),
-            limits: PeerLimits::default(),
-            clock: Clock::system(),
-        })
+        Ok(NodeConfig { relay, bind, ..NodeConfig::default() })
     }
 
-    /// Reads `p2p.relay`, `p2p.bind` and `p2p.relayCa` from `home`'s `config.json`, each overridden by
-    /// its environment variable (`WOPR_P2P_RELAY`, `WOPR_P2P_BIND`, `WOPR_P2P_RELAY_CA`) when set.
+    /// Reads `p2p.relay`, `p2p.bind`, `p2p.relayCa` and `discover.mdns` from `home`'s `config.json`, each
+    /// overridden by its environment variable (`WOPR_P2P_RELAY`, `WOPR_P2P_BIND`, `WOPR_P2P_RELAY_CA`,
+    /// `WOPR_DISCOVER_MDNS`) when set.
     pub fn load(home: &Home) -> Result<Self, P2pError> {
         let config = Config::of(home);
         let read = |env: &str, key: &str| -> Result<Option<String>, P2pError> {
@@ -140,7 +167,19 @@ impl NodeConfig {
         if let Some(path) = read(ENV_RELAY_CA, KEY_RELAY_CA)? {
             config.relay_roots = read_certificates(Path::new(&path))?;
         }
+        if let Some(mdns) = read(ENV_MDNS, KEY_MDNS)? {
+            config.mdns = parse_switch(KEY_MDNS, &mdns)?;
+        }
         Ok(config)
+    }
+}
+
+/// An on/off setting: `true`/`false`, `on`/`off`, `1`/`0`, `yes`/`no`.
+fn parse_switch(key: &str, value: &str) -> Result<bool, P2pError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "1" | "yes" => Ok(true),
+        "false" | "off" | "0" | "no" => Ok(false),
+        other => Err(P2pError::Invalid(format!("{key}: {other:?} is not true or false"))),
     }
 }
 
@@ -201,6 +240,10 @@ mod tests {
         assert!(matches!(&custom, RelayChoice::Custom(_)));
         assert!(custom.to_string().starts_with("https://relay.example.org"));
         assert_eq!("ftp://x".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
+        let two: RelayChoice = "https://a.example.org, https://b.example.org".parse().unwrap();
+        assert!(matches!(&two, RelayChoice::Custom(urls) if urls.len() == 2), "{two:?}");
+        assert_eq!(two.to_string().parse::<RelayChoice>().unwrap(), two);
+        assert_eq!("https://a.example.org,ftp://b".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
     }
 
     #[test]
@@ -215,9 +258,23 @@ mod tests {
         let config = Config::of(&home);
         config.set(&ConfigKey::parse(KEY_RELAY).unwrap(), "disabled".into()).unwrap();
         config.set(&ConfigKey::parse(KEY_BIND).unwrap(), "127.0.0.1:0".into()).unwrap();
+        config.set(&ConfigKey::parse(KEY_MDNS).unwrap(), false.into()).unwrap();
         // The environment may be set by whoever runs the tests; only check the file when it is not.
-        if std::env::var_os(ENV_RELAY).is_none() && std::env::var_os(ENV_BIND).is_none() {
+        if [ENV_RELAY, ENV_BIND, ENV_MDNS].iter().all(|v| std::env::var_os(v).is_none()) {
             assert_eq!(NodeConfig::load(&home).unwrap(), NodeConfig::loopback());
         }
+    }
+
+    #[test]
+    fn mdns_is_on_by_default_off_in_loopback_and_junk_is_refused() {
+        assert!(NodeConfig::default().mdns);
+        assert!(NodeConfig::from_values(None, None).unwrap().mdns);
+        assert!(!NodeConfig::loopback().mdns);
+        for (text, on) in [("true", true), ("off", false), (" 0 ", false), ("Yes", true)] {
+            assert_eq!(parse_switch(KEY_MDNS, text).unwrap(), on, "{text}");
+        }
+        let e = parse_switch(KEY_MDNS, "sometimes").unwrap_err();
+        assert_eq!(e.exit_code(), 3);
+        assert!(e.to_string().contains("discover.mdns"), "{e}");
     }
 }

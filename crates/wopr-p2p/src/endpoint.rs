@@ -4,7 +4,8 @@
 //! The endpoint's secret key is the WOPR Ed25519 key, so the QUIC/TLS handshake already authenticates
 //! every connection as the peer's WOPR id; the v3 handshake then checks that its signer is that same key.
 //! A [`MemoryLookup`] holds the addresses learnt from invites, `peers.json` and incoming connections, so
-//! peers are reachable with relays and external lookups disabled.
+//! peers are reachable with relays and external lookups disabled; with `discover.mdns` on, the mDNS
+//! lookup of [`crate::lan`] finds peers on the LAN by id as well.
 //!
 //! The QUIC transport is configured for what the protocol needs and no more ([`transport_config`]), so
 //! what a peer can make this node hold in memory is bounded: no datagrams (nothing uses them), a few
@@ -28,6 +29,7 @@ use wopr_identity::{Identity, PublicId};
 use wopr_proto::frame::{HEADER_LEN, MAX_FRAME};
 use wopr_proto::invite::{MAX_HINT_LEN, MAX_HINTS};
 
+use crate::lan::LanDiscovery;
 use crate::{NodeConfig, P2pError, RelayChoice};
 
 /// Unidirectional streams a peer may have open at once: one per topic two nodes share in gossip.
@@ -85,21 +87,23 @@ impl std::fmt::Display for PeerPath {
     }
 }
 
-/// Binds an endpoint for `identity` with `config`'s relays and socket, using `lookup` for addresses.
+/// Binds an endpoint for `identity` with `config`'s relays and socket, using `lookup` for addresses, and
+/// mDNS on the LAN if `config.mdns`.
 pub(crate) async fn bind(
     identity: &Identity,
     config: &NodeConfig,
     lookup: MemoryLookup,
-) -> Result<Endpoint, P2pError> {
+) -> Result<(Endpoint, LanDiscovery), P2pError> {
     let secret = SecretKey::from_bytes(&identity.signing_seed());
+    let (lan, lan_lookup) = LanDiscovery::start(secret.public(), config.mdns).await;
     let mut builder = match &config.relay {
         // The public relays come with n0's DNS/pkarr lookup, so peers are found by id alone.
         RelayChoice::Default => Endpoint::builder(presets::N0),
         RelayChoice::Disabled => {
             Endpoint::builder(presets::Minimal).relay_mode(RelayMode::Disabled).clear_address_lookup()
         }
-        RelayChoice::Custom(url) => Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::custom([url.clone()]))
+        RelayChoice::Custom(urls) => Endpoint::builder(presets::Minimal)
+            .relay_mode(RelayMode::custom(urls.iter().cloned()))
             .clear_address_lookup(),
     };
     builder = builder
@@ -107,6 +111,9 @@ pub(crate) async fn bind(
         .address_lookup(lookup)
         .alpns(vec![wopr_proto::ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
         .transport_config(transport_config());
+    if let Some(mdns) = lan_lookup {
+        builder = builder.address_lookup(mdns);
+    }
     if !config.relay_roots.is_empty() {
         let roots = config.relay_roots.iter().map(|der| CertificateDer::from(der.clone()));
         builder = builder.ca_tls_config(CaTlsConfig::embedded().with_extra_roots(roots));
@@ -118,7 +125,9 @@ pub(crate) async fn bind(
             .bind_addr(addr)
             .map_err(|e| P2pError::Offline(format!("cannot use p2p.bind {addr}: {e}")))?;
     }
-    builder.bind().await.map_err(|e| P2pError::Offline(format!("cannot start the P2P endpoint: {e}")))
+    let endpoint =
+        builder.bind().await.map_err(|e| P2pError::Offline(format!("cannot start the P2P endpoint: {e}")))?;
+    Ok((endpoint, lan))
 }
 
 /// The iroh endpoint id of a WOPR id (they are the same Ed25519 key).

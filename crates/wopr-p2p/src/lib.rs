@@ -32,6 +32,8 @@ mod friends;
 mod handshake;
 mod inner;
 mod invite;
+mod lan;
+mod netcheck;
 mod node;
 mod recorder;
 mod server;
@@ -40,13 +42,18 @@ mod wire;
 pub use backend::{BoxFuture, Judgement, PEER_TRUST, Ruling, SessionBackend};
 pub use clock::{Clock, ManualClock};
 pub use config::{
-    ENV_BIND, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_RELAY, KEY_RELAY_CA, NodeConfig, RelayChoice,
+    ENV_BIND, ENV_MDNS, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_MDNS, KEY_RELAY, KEY_RELAY_CA, NodeConfig,
+    RelayChoice,
 };
 pub use deliver::RotationReport;
 pub use endpoint::PeerPath;
 pub use error::P2pError;
 pub use friends::{Accepted, FriendOutcome, KEY_FRIEND_NAME, my_friend_name};
 pub use invite::{create_invite, parse_invite, store_capabilities, wire_capabilities};
+pub use lan::{LanState, MAX_LAN_PEERS, MDNS_SERVICE};
+pub use netcheck::{
+    BootstrapSource, LanReport, NatKind, NatReport, NetReport, PeerReport, RelayProbe, RelayReport,
+};
 pub use node::Node;
 pub use server::limits::{MAX_STRANGERS, PeerLimits, REQUEST_LIMIT};
 pub use wopr_proto::ErrorCode;

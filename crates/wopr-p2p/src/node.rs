@@ -1,5 +1,6 @@
 //! [`Node`]: one running P2P endpoint and everything the CLI and daemon ask of it.
 
+use std::collections::BTreeSet;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use crate::discovery::{DiscoverSettings, Discovery};
 use crate::endpoint::{self, endpoint_addr};
 use crate::inner::{Inner, lock};
 use crate::invite::{parse_invite, store_capabilities};
+use crate::lan::LanDiscovery;
 use crate::recorder::Recorder;
 use crate::server::Handler;
 use crate::{NodeConfig, P2pError, PeerPath, SessionBackend};
@@ -33,6 +35,7 @@ pub struct Node {
     pub(crate) inner: Arc<Inner>,
     router: Router,
     retry: tokio::task::JoinHandle<()>,
+    lan: LanDiscovery,
 }
 
 impl Node {
@@ -48,7 +51,7 @@ impl Node {
         home.ensure()?;
         let lookup = MemoryLookup::new();
         seed_lookup(&home, &lookup);
-        let endpoint = endpoint::bind(&identity, &config, lookup.clone()).await?;
+        let (endpoint, lan) = endpoint::bind(&identity, &config, lookup.clone()).await?;
         let audit = home.audit()?;
         if let Err(e) = audit.prune_nonces(wopr_store::now_ms()) {
             tracing::warn!(%e, "could not prune expired invite nonces");
@@ -79,7 +82,7 @@ impl Node {
             .accept(iroh_gossip::ALPN, gate)
             .spawn();
         let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));
-        Ok(Node { inner, router, retry })
+        Ok(Node { inner, router, retry, lan })
     }
 
     /// This node's WOPR id (also its iroh endpoint id).
@@ -121,6 +124,20 @@ impl Node {
     /// connections are open). `None` without an open connection to it.
     pub fn path_to(&self, peer: &PublicId) -> Option<PeerPath> {
         self.inner.path_of(peer)
+    }
+
+    /// Endpoint ids found on the LAN by mDNS (`discover.mdns`), as a set that changes as peers appear and
+    /// expire (at most [`crate::MAX_LAN_PEERS`]). Unauthenticated hints: an id is proven only by
+    /// connecting to it. The channel is closed when mDNS is off or could not start.
+    pub fn lan_peers(&self) -> tokio::sync::watch::Receiver<BTreeSet<PublicId>> {
+        self.lan.peers()
+    }
+
+    /// What `wopr doctor net` shows: addresses, relays, NAT, mDNS, and the path to `peer` (dialled if no
+    /// connection is open, then watched up to `settle` for a direct path; relays and the net report are
+    /// waited for up to `settle` too). See [`crate::NetReport`].
+    pub async fn net_report(&self, peer: Option<&PublicId>, settle: Duration) -> crate::NetReport {
+        crate::netcheck::probe(self, &self.inner, &self.lan, peer, settle).await
     }
 
     /// Claims an invite: connects to the issuer using the token's address hints, proves we are its

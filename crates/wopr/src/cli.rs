@@ -65,6 +65,9 @@ pub enum Command {
     /// Show the security policy in force.
     #[command(subcommand)]
     Security(SecurityCmd),
+    /// Connectivity checks: `doctor net` (relays, NAT, LAN, the path to a peer).
+    #[command(subcommand)]
+    Doctor(DoctorCmd),
     /// Run the background daemon that answers peers.
     #[command(subcommand)]
     Daemon(DaemonCmd),
@@ -238,6 +241,23 @@ pub enum SandboxCmd {
     },
     /// Build the Docker backend's image locally from a static busybox (nothing is pulled).
     BuildImage,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DoctorCmd {
+    /// Bound addresses, relay reachability and latency, whether a NAT is in the way and of which kind,
+    /// LAN discovery, and (with --peer) whether the path to a peer is direct or relayed.
+    Net {
+        /// Also show how this node reaches this peer (name, short id or full id), dialling it if needed.
+        #[arg(long)]
+        peer: Option<String>,
+        /// How long to wait for the relay, the measurements and a direct path, in seconds.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

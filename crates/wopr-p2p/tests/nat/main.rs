@@ -6,6 +6,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod doctor;
+mod mdns;
 mod netns;
 mod relay;
 
@@ -40,7 +42,7 @@ impl Host {
     async fn start(name: &str, relay: &relay::Relay, public_ip: IpAddr) -> Host {
         let ns = NsThread::start(name);
         let config = NodeConfig {
-            relay: RelayChoice::Custom(relay.url.clone()),
+            relay: RelayChoice::Custom(vec![relay.url.clone()]),
             bind: Some(SocketAddr::from(([0, 0, 0, 0], 0))),
             relay_roots: vec![relay.ca_der.clone()],
             ..NodeConfig::loopback()

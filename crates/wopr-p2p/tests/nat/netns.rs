@@ -24,6 +24,9 @@ use tokio::sync::oneshot;
 
 /// The relay's address on the WAN.
 pub const RELAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// A second address of the WAN namespace, for a second relay (`doctor net` compares what two relays
+/// see to tell the NAT's kind).
+pub const SECOND_RELAY_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 9);
 
 /// How a router maps its LAN hosts' UDP flows to its WAN address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +123,7 @@ impl Topology {
         let wan = Netns::add(format!("{tag}-wan"));
         ip(&wan.name, "link add br0 type bridge");
         ip(&wan.name, &format!("addr add {RELAY_IP}/24 dev br0"));
+        ip(&wan.name, &format!("addr add {SECOND_RELAY_IP}/24 dev br0"));
         ip(&wan.name, "link set br0 up");
         let (mut routers, mut hosts) = (Vec::new(), Vec::new());
         for (i, side) in ["a", "b"].into_iter().enumerate() {
@@ -171,6 +175,58 @@ impl Topology {
         let mut names = vec![self.wan.name.clone()];
         names.extend(self.routers.iter().chain(&self.hosts).map(|n| n.name.clone()));
         names.join(", ")
+    }
+}
+
+/// One LAN: a bridge in its own namespace and hosts on it, with no router and no NAT, so multicast
+/// (mDNS) reaches every host, which loopback does not give. Deleted on drop.
+///
+/// ```text
+///   lan0 10.7.0.2 ──┐
+///   lan1 10.7.0.3 ──┼── br0 (namespace "switch")
+///   lan2 10.7.0.4 ──┘
+/// ```
+#[derive(Debug)]
+pub struct LanSegment {
+    /// Dropped first: the hosts' veth ends go with them, then the switch.
+    hosts: Vec<Netns>,
+    /// Held for its drop, which deletes the bridge.
+    _switch: Netns,
+}
+
+impl LanSegment {
+    /// Builds the switch and `hosts` hosts, each with a route for multicast on its LAN interface.
+    pub fn build(hosts: usize) -> LanSegment {
+        static RUNS: AtomicU32 = AtomicU32::new(0);
+        let tag = format!("woprlan{}-{}", std::process::id(), RUNS.fetch_add(1, Ordering::Relaxed));
+        let switch = Netns::add(format!("{tag}-sw"));
+        ip(&switch.name, "link add br0 type bridge");
+        ip(&switch.name, "link set br0 up");
+        let hosts = (0..hosts)
+            .map(|i| {
+                let host = Netns::add(format!("{tag}-{i}"));
+                let (h, w) = (&host.name, &switch.name);
+                ip(h, &format!("link add eth0 type veth peer name port{i} netns {w}"));
+                ip(w, &format!("link set port{i} master br0"));
+                ip(w, &format!("link set port{i} up"));
+                ip(h, &format!("addr add {}/24 dev eth0", Self::ip(i)));
+                ip(h, "link set eth0 up");
+                // Where mDNS's 224.0.0.251 goes: without a route the send fails (no default route here).
+                ip(h, "route add 224.0.0.0/4 dev eth0");
+                host
+            })
+            .collect();
+        LanSegment { hosts, _switch: switch }
+    }
+
+    /// The namespace of host `i`.
+    pub fn host(&self, i: usize) -> &str {
+        &self.hosts[i].name
+    }
+
+    /// The address of host `i`.
+    pub fn ip(i: usize) -> Ipv4Addr {
+        Ipv4Addr::new(10, 7, 0, 2 + i as u8)
     }
 }
 

@@ -4,6 +4,7 @@ mod config;
 mod daemon;
 mod discover;
 mod friend;
+mod doctor;
 mod id;
 mod model;
 mod node;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Audit { peer, limit, json } => p2p::audit(&ctx, peer, limit, json),
         Command::Sandbox(c) => sandbox::run(&ctx, c),
         Command::Security(crate::cli::SecurityCmd::Show { json }) => security::show(&ctx, json),
+        Command::Doctor(c) => doctor::run(&ctx, c),
         Command::Daemon(c) => daemon::run(&ctx, c),
         Command::Discover(c) => discover::run(&ctx, c),
         Command::Friend(c) => friend::run(&ctx, c),

@@ -43,6 +43,15 @@ pub async fn dispatch(
         Request::Revoke { peer } => {
             peer_key(ctx, &peer).and_then(|k| node.revoke(&k)).map(|n| json!({"removed": n}))
         }
+        Request::NetReport { peer, wait } => {
+            match peer.as_deref().map(wopr_identity::PublicId::parse).transpose() {
+                Ok(peer) => {
+                    let report = node.net_report(peer.as_ref(), std::time::Duration::from_secs(wait)).await;
+                    Ok(serde_json::to_value(report).unwrap_or_default())
+                }
+                Err(e) => Err(P2pError::Invalid(format!("peer: {e}"))),
+            }
+        }
         other => Err(P2pError::Invalid(format!("{other:?} needs a running daemon: `wopr daemon start`"))),
     };
     node.shutdown().await;

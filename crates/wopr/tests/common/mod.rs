@@ -30,7 +30,8 @@ impl TestHome {
     /// The same as [`TestHome::wopr`], as a plain command to spawn (and kill) as a child process.
     pub fn command(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wopr"));
-        cmd.env("WOPR_HOME", self.path()).env("NO_COLOR", "1");
+        // No mDNS: a test's nodes meet only where the test says (and announce nothing on the host's LAN).
+        cmd.env("WOPR_HOME", self.path()).env("NO_COLOR", "1").env("WOPR_DISCOVER_MDNS", "off");
         for k in [
             "ANTHROPIC_API_KEY",
             "OPENAI_API_KEY",
