@@ -6,9 +6,9 @@
 //!
 //! Writing is read, merge, write, confirm: a member reads every version of its bucket that the closest
 //! nodes hold (they can disagree while writers race), merges its own fresh entry into the union
-//! ([`crate::value::merge`]), writes it with a higher `seq` (and, the first time, BEP44's `cas` so a
-//! racing write is refused rather than lost), then reads again to see its entry stored. A lost race is
-//! retried after a short random pause.
+//! ([`crate::value::merge`]), writes it with a higher `seq` and BEP44's `cas` (so a racing write is
+//! refused rather than lost), then reads again to see its entry stored. A lost race is retried after a
+//! short random pause.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
@@ -151,9 +151,9 @@ impl Rendezvous {
         let keys = topic_keys.slot(slot_of(now_ms));
         let ours = MemberEntry::sign(me, &topic_keys, hints, now_ms)?;
         for attempt in 1..=MAX_ATTEMPTS {
-            // After a refused compare-and-swap, write without one: a node that missed the last write
-            // would refuse every later CAS, and the confirming read catches a lost update anyway.
-            let use_cas = attempt == 1;
+            // The last attempt writes without compare-and-swap: if most closest nodes missed an earlier
+            // write they refuse every CAS against the newest version, and the value would stay stuck.
+            let use_cas = attempt < MAX_ATTEMPTS;
             if let Some((bucket, entries)) =
                 self.try_announce(&topic_keys, &keys, &ours, now_ms, use_cas).await?
             {
