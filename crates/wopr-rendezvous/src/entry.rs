@@ -103,8 +103,8 @@ impl MemberEntry {
     pub fn decode(r: &mut Reader<'_>) -> Result<MemberEntry, RecordError> {
         let key = PublicId(r.array()?);
         let seen_ms = r.u64()?;
-        // The smallest hint is a 4-byte length and one byte.
-        let hints = r.list("address hints", MAX_HINTS, 5, |r| r.string("address hint", MAX_HINT_LEN))?;
+        // 4 is a string's smallest encoding (§1's rule); empty hints are refused just after.
+        let hints = r.list("address hints", MAX_HINTS, 4, |r| r.string("address hint", MAX_HINT_LEN))?;
         check_hints(&hints)?;
         let signature = r.array::<SIGNATURE_LEN>()?;
         Ok(MemberEntry { key, seen_ms, hints, signature })

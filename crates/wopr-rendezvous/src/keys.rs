@@ -107,7 +107,8 @@ impl SlotKeys {
         &self.salts[bucket % BUCKETS]
     }
 
-    pub(crate) fn seal_key(&self) -> &[u8; 32] {
+    /// The AES-256-GCM key of the slot's values (secret from everyone who does not know the name).
+    pub fn seal_key(&self) -> &[u8; 32] {
         &self.seal
     }
 
