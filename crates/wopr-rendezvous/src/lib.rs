@@ -9,7 +9,7 @@
 //! whose member signature verifies and that are recent.
 //!
 //! [`keys`], [`entry`] and [`value`] are sans-IO (no sockets, clocks or RNG: the caller passes `now_ms`
-//! and nonces). [`Rendezvous`] is the thin shell that talks to the DHT. `docs/PROTOCOL.md`, section
+//! and nonces). `Rendezvous` (feature `dht`, on by default) is the thin shell that talks to the DHT. `docs/PROTOCOL.md`, section
 //! "Topic rendezvous on the mainline DHT", specifies the bytes.
 //!
 //! What this does not give: secrecy from someone else who knows the name (they derive the same keys, so
@@ -22,13 +22,15 @@
 pub mod entry;
 mod error;
 pub mod keys;
+#[cfg(feature = "dht")]
 mod rendezvous;
 pub mod value;
 
 pub use entry::{Member, MemberEntry};
 pub use error::{EntryRejected, RecordError, RendezvousError};
 pub use keys::{SlotKeys, TopicKeys, slot_of};
-pub use rendezvous::{Announced, LookupReport, Rendezvous};
+#[cfg(feature = "dht")]
+pub use rendezvous::{Announced, LookupReport, MAX_ATTEMPTS, MAX_VERSIONS, Rendezvous};
 
 /// How long one time slot lasts: each minute has its own keys.
 pub const SLOT_MS: u64 = 60_000;
@@ -39,6 +41,6 @@ pub const BUCKETS: usize = 4;
 /// An entry older than this is stale: a live member re-announces every [`REFRESH_INTERVAL_MS`].
 pub const MEMBER_TTL_MS: u64 = 2 * SLOT_MS;
 
-/// How often a member should call [`Rendezvous::announce`] to stay visible: twice a slot, so a joiner
+/// How often a member should call `Rendezvous::announce` to stay visible: twice a slot, so a joiner
 /// reading the current and previous slot always finds an entry younger than [`MEMBER_TTL_MS`].
 pub const REFRESH_INTERVAL_MS: u64 = SLOT_MS / 2;
