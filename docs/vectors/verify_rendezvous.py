@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""An independent implementation of WOPR's topic rendezvous (docs/PROTOCOL.md section 15), written from
+"""An independent implementation of WOPR's topic rendezvous (docs/PROTOCOL.md section 16), written from
 that text and section 1, that checks docs/vectors/rendezvous.json: it rebuilds every key, entry and value
 from the inputs, opens the value, refuses each refused value with the error the vector names, and judges
 each checked entry as the vector says.

@@ -1,4 +1,4 @@
-//! Rendezvous values (docs/PROTOCOL.md §15.3): the input is sealed as a value's plaintext under a fixed
+//! Rendezvous values (docs/PROTOCOL.md §16.3): the input is sealed as a value's plaintext under a fixed
 //! topic's slot key, so the entry decoder sees every shape; what opens re-seals to the same bytes and
 //! its entries verify (or are refused) without panicking. The raw input, opened directly, never opens.
 #![no_main]

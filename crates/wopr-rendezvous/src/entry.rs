@@ -59,6 +59,13 @@ fn check_hints(hints: &[String]) -> Result<(), RecordError> {
     Ok(())
 }
 
+/// The hints of `hints` an entry can carry, in their order: those within the limits, at most
+/// [`MAX_HINTS`]. A node with more addresses than that (or a longer relay URL) announces the rest through
+/// gossip, whose profiles carry more.
+pub fn select_hints(hints: &[String]) -> Vec<String> {
+    hints.iter().filter(|h| check_hints(std::slice::from_ref(*h)).is_ok()).take(MAX_HINTS).cloned().collect()
+}
+
 impl MemberEntry {
     /// `identity`'s entry in `topic` at `seen_ms`, signed.
     pub fn sign(
@@ -204,6 +211,19 @@ mod tests {
             entry.verify(&t, NOW - MAX_SKEW_MS - 1),
             Err(EntryRejected::FromTheFuture { ahead_ms: MAX_SKEW_MS + 1 })
         );
+    }
+
+    #[test]
+    fn select_hints_keeps_the_first_hints_that_fit() {
+        let long = "h".repeat(MAX_HINT_LEN + 1);
+        let given: Vec<String> =
+            ["", "10.0.0.1:1", long.as_str(), "a b", "10.0.0.2:1", "[::1]:3", "10.0.0.3:1", "10.0.0.4:1"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+        let chosen = select_hints(&given);
+        assert_eq!(chosen, ["10.0.0.1:1", "10.0.0.2:1", "[::1]:3", "10.0.0.3:1"]);
+        assert!(MemberEntry::sign(&Identity::generate(), &topic("t"), &chosen, NOW).is_ok());
     }
 
     #[test]

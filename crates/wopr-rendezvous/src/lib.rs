@@ -26,7 +26,7 @@ pub mod keys;
 mod rendezvous;
 pub mod value;
 
-pub use entry::{Member, MemberEntry};
+pub use entry::{Member, MemberEntry, select_hints};
 pub use error::{EntryRejected, RecordError, RendezvousError};
 pub use keys::{SlotKeys, TopicKeys, slot_of};
 #[cfg(feature = "dht")]

@@ -1,5 +1,5 @@
 //! Integration tests of wopr-rendezvous, in one binary: the DHT behaviour against a local mainline
-//! testnet (`testnet`), and the byte-exact vectors of `docs/PROTOCOL.md` §15 with their independent
+//! testnet (`testnet`), and the byte-exact vectors of `docs/PROTOCOL.md` §16 with their independent
 //! Python check (`vectors`).
 
 mod testnet;

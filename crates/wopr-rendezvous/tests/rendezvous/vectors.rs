@@ -1,4 +1,4 @@
-//! `docs/vectors/rendezvous.json`: every byte of `docs/PROTOCOL.md` §15 from fixed inputs, plus values
+//! `docs/vectors/rendezvous.json`: every byte of `docs/PROTOCOL.md` §16 from fixed inputs, plus values
 //! that must be refused with a named error and entries that must be refused one by one. Generated here,
 //! compared with the committed file, and checked by `docs/vectors/verify_rendezvous.py`, written from
 //! the protocol text alone. After an intended change: `WOPR_WRITE_VECTORS=1 cargo test -p
@@ -40,7 +40,7 @@ fn encode(entries: &[MemberEntry]) -> Vec<u8> {
     w.into_bytes()
 }
 
-/// Seals any plaintext as §15.3 says, for values an honest writer would never produce.
+/// Seals any plaintext as §16.3 says, for values an honest writer would never produce.
 fn seal_raw(keys: &SlotKeys, bucket: usize, plaintext: &[u8]) -> Vec<u8> {
     let mut buf = plaintext.to_vec();
     let cipher = Aes256Gcm::new(&Key::<Aes256Gcm>::from(*keys.seal_key()));
@@ -121,7 +121,7 @@ fn generate() -> String {
         .map(|m| m.key.to_hex())
         .collect();
 
-    // Values refused as a whole, each with the error §15.3 names.
+    // Values refused as a whole, each with the error §16.3 names.
     let other_slot = topic.slot(slot + 1);
     let mut bad_hint = e1.clone();
     bad_hint.hints = vec!["has space".into()];
@@ -212,7 +212,7 @@ fn generate() -> String {
         .map(|b| hex::encode(MutableItem::target_from_key(&keys.public_key(), Some(keys.salt(b))).as_bytes()))
         .collect();
     let doc = json!({
-        "about": "WOPR topic rendezvous vectors; see docs/PROTOCOL.md section 15. All byte strings are lowercase hex.",
+        "about": "WOPR topic rendezvous vectors; see docs/PROTOCOL.md section 16. All byte strings are lowercase hex.",
         "topic": TOPIC,
         "now_ms": NOW,
         "slot": slot,
