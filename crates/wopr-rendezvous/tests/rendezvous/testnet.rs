@@ -149,14 +149,16 @@ async fn forged_entries_written_with_the_derived_key_are_ignored() {
     assert!(report.refused_entries >= 3, "{report:?}");
     assert!(report.refused_values >= 1, "{report:?}");
 
-    // A member announcing after the attack writes a clean value: the forgeries are not carried over.
-    let late = Identity::generate();
+    // A member announcing into that bucket after the attack writes a clean value: the forgeries are not
+    // carried over.
+    let late = std::iter::repeat_with(Identity::generate)
+        .find(|id| keys.home_bucket(&id.public_id()) == announced.bucket)
+        .unwrap();
     let again = node(&net).await.announce_at("t", &late, &hints_of(1), now + 1).await.unwrap();
-    if again.bucket == announced.bucket {
-        let stored = entries_of(&attacker, &keys, again.bucket).await;
-        let keys_stored: Vec<PublicId> = stored.iter().map(|e| e.key).collect();
-        assert_eq!(keys_stored, vec![late.public_id(), honest.public_id()]);
-    }
+    assert_eq!(again.bucket, announced.bucket);
+    let stored = entries_of(&attacker, &keys, again.bucket).await;
+    let keys_stored: Vec<PublicId> = stored.iter().map(|e| e.key).collect();
+    assert_eq!(keys_stored, vec![late.public_id(), honest.public_id()]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
