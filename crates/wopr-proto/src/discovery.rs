@@ -116,8 +116,13 @@ impl Profile {
             updated_ms,
             signature: [0; SIGNATURE_LEN],
         };
-        profile.check_shape()?;
-        profile.signature = identity.sign(PROFILE_DOMAIN, &profile.signed_bytes());
+        profile.check_fields()?;
+        let signed = profile.signed_bytes();
+        let len = signed.len() + SIGNATURE_LEN;
+        if len > MAX_PROFILE_BYTES {
+            return Err(ProfileError::TooLarge { len });
+        }
+        profile.signature = identity.sign(PROFILE_DOMAIN, &signed);
         Ok(profile)
     }
 
@@ -136,8 +141,9 @@ impl Profile {
         w.u64(self.updated_ms);
     }
 
-    /// The limits of every field and of the whole (a decoder checks the fields' lengths as it reads).
-    fn check_shape(&self) -> Result<(), ProfileError> {
+    /// The limits of every field (a decoder checks the fields' lengths as it reads). The limit of the
+    /// whole is checked on the encoding, once: by `new` on the bytes it signs, by `parse` on its input.
+    fn check_fields(&self) -> Result<(), ProfileError> {
         if self.content.len() > MAX_CONTENT {
             return Err(ProfileError::ContentTooLarge { len: self.content.len() });
         }
@@ -146,10 +152,6 @@ impl Profile {
         }
         if self.topics.iter().any(|t| t.is_empty() || t.len() > MAX_TOPIC_NAME) {
             return Err(ProfileError::BadTopicName);
-        }
-        let len = self.signed_bytes().len() + SIGNATURE_LEN;
-        if len > MAX_PROFILE_BYTES {
-            return Err(ProfileError::TooLarge { len });
         }
         Ok(())
     }
@@ -175,8 +177,10 @@ impl Profile {
         if bytes.len() > MAX_PROFILE_BYTES {
             return Err(ProfileError::TooLarge { len: bytes.len() });
         }
+        // The decoder refuses trailing bytes, so `bytes` is the whole canonical encoding and its length
+        // (checked above) is the profile's: no need to encode it again.
         let profile = Profile::from_bytes(bytes)?;
-        profile.check_shape()?;
+        profile.check_fields()?;
         Ok(profile)
     }
 }
