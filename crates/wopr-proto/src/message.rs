@@ -10,6 +10,7 @@ use thiserror::Error;
 use wopr_identity::{Identity, PublicId, RotationReason, RotationRecord, Signature, verify};
 
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
+use crate::discovery::{MAX_PROFILE_BYTES, MAX_TOPIC_NAME, Profile, ProfileError};
 use crate::frame::MAX_PAYLOAD;
 use crate::invite::{Capabilities, InviteToken, MAX_SESSION_NAME, MAX_SESSIONS};
 
@@ -104,6 +105,49 @@ pub struct Claim {
     pub signature: Signature,
 }
 
+/// Longest note a connect-request carries ("why I ask") or a connect-response's reason, in bytes.
+pub const MAX_CONNECT_NOTE: usize = 1024;
+
+/// Ask a peer met in a topic for mutual trust (discovery's `connect-request`). Author-signed by the
+/// requester; sent over a direct connection to the profile's key, not in the topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectRequest {
+    /// The requester; must be the connection's authenticated key and its profile's author.
+    pub author: PublicId,
+    /// The topic where the two met (the requester's profile must name it).
+    pub topic: String,
+    /// The requester's current signed profile for that topic.
+    pub profile: Profile,
+    /// The session the requester would like (the accepter's policy decides).
+    pub session: Option<String>,
+    /// Why it asks, for the accepter (its owner or its AI).
+    pub note: String,
+    /// Requester's signature.
+    pub signature: Signature,
+}
+
+impl ConnectRequest {
+    /// An unsigned request; [`Envelope::sign`] fills the author and signature.
+    pub fn new(topic: &str, profile: Profile, session: Option<String>, note: impl Into<String>) -> Self {
+        ConnectRequest {
+            author: PublicId([0; 32]),
+            topic: topic.to_string(),
+            profile,
+            session,
+            note: note.into(),
+            signature: [0; 64],
+        }
+    }
+
+    /// Checks that the profile is the author's own, verifies for the topic, and is not from the future.
+    pub fn check_profile(&self, now_ms: u64) -> Result<(), ProfileError> {
+        if self.profile.author != self.author {
+            return Err(ProfileError::BadSignature);
+        }
+        self.profile.verify_for(&self.topic, now_ms)
+    }
+}
+
 /// How an inject ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DoneStatus {
@@ -186,6 +230,19 @@ pub enum Message {
     Rotation(RotationRecord),
     /// Type 9: a refusal or failure.
     Error(ErrorMessage),
+    /// Type 10: ask for mutual trust after meeting in a topic.
+    ConnectRequest(ConnectRequest),
+    /// Type 11: the answer to a connect-request. Accepted, it carries the grant just stored.
+    ConnectResponse {
+        /// Whether the accepter granted anything.
+        accepted: bool,
+        /// Sessions granted (empty when refused).
+        sessions: Vec<String>,
+        /// Capabilities granted (empty when refused).
+        capabilities: Capabilities,
+        /// Why, for the requester.
+        reason: String,
+    },
 }
 
 impl Message {
@@ -201,6 +258,8 @@ impl Message {
             Message::ClaimAccepted { .. } => 7,
             Message::Rotation(_) => 8,
             Message::Error(_) => 9,
+            Message::ConnectRequest(_) => 10,
+            Message::ConnectResponse { .. } => 11,
         }
     }
 
@@ -210,6 +269,7 @@ impl Message {
             Message::Inject(m) => Some((&m.author, &m.signature)),
             Message::Log(m) => Some((&m.author, &m.signature)),
             Message::Claim(m) => Some((&m.author, &m.signature)),
+            Message::ConnectRequest(m) => Some((&m.author, &m.signature)),
             _ => None,
         }
     }
@@ -256,6 +316,21 @@ impl Message {
                     w.u64(*v);
                 });
             }
+            Message::ConnectRequest(m) => {
+                w.raw(m.author.as_bytes()).str(&m.topic).bytes(&m.profile.to_bytes());
+                w.option(m.session.as_ref(), |w, s| {
+                    w.str(s);
+                });
+                w.str(&m.note);
+                sig(w, &m.signature);
+            }
+            Message::ConnectResponse { accepted, sessions, capabilities, reason } => {
+                w.u8(u8::from(*accepted));
+                w.list(sessions, |w, s| {
+                    w.str(s);
+                });
+                w.u8(capabilities.bits()).str(reason);
+            }
         }
     }
 
@@ -286,11 +361,7 @@ impl Message {
             }),
             7 => Message::ClaimAccepted {
                 sessions: r.list("session list", MAX_SESSIONS, 4, session)?,
-                capabilities: {
-                    let bits = r.u8()?;
-                    Capabilities::from_bits(bits)
-                        .ok_or(CodecError::UnknownTag { what: "capability bits", value: u64::from(bits) })?
-                },
+                capabilities: capabilities(r)?,
             },
             8 => Message::Rotation(decode_rotation(r)?),
             9 => Message::Error(ErrorMessage {
@@ -298,9 +369,36 @@ impl Message {
                 message: r.string("error message", MAX_ERROR_MESSAGE)?,
                 retry_after_ms: r.option(|r| r.u64())?,
             }),
+            10 => Message::ConnectRequest(ConnectRequest {
+                author: PublicId(r.array()?),
+                topic: r.string("topic name", MAX_TOPIC_NAME)?,
+                profile: Profile::parse(r.bytes("profile", MAX_PROFILE_BYTES)?).map_err(|e| match e {
+                    ProfileError::Codec(c) => c,
+                    _ => CodecError::Invalid("the profile breaks its limits"),
+                })?,
+                session: r.option(session)?,
+                note: r.string("connect note", MAX_CONNECT_NOTE)?,
+                signature: r.array()?,
+            }),
+            11 => Message::ConnectResponse {
+                accepted: match r.u8()? {
+                    0 => false,
+                    1 => true,
+                    v => return Err(CodecError::UnknownTag { what: "accepted flag", value: u64::from(v) }),
+                },
+                sessions: r.list("session list", MAX_SESSIONS, 4, session)?,
+                capabilities: capabilities(r)?,
+                reason: r.string("connect reason", MAX_CONNECT_NOTE)?,
+            },
             v => return Err(CodecError::UnknownTag { what: "message type", value: u64::from(v) }),
         })
     }
+}
+
+fn capabilities(r: &mut Reader<'_>) -> Result<Capabilities, CodecError> {
+    let bits = r.u8()?;
+    Capabilities::from_bits(bits)
+        .ok_or(CodecError::UnknownTag { what: "capability bits", value: u64::from(bits) })
 }
 
 fn decode_rotation(r: &mut Reader<'_>) -> Result<RotationRecord, CodecError> {
@@ -396,6 +494,7 @@ impl Envelope {
             Message::Inject(m) => m.author = me,
             Message::Log(m) => m.author = me,
             Message::Claim(m) => m.author = me,
+            Message::ConnectRequest(m) => m.author = me,
             other => return Err(MessageError::NotSigned(other.type_byte())),
         }
         let bytes = self.signed_bytes(recipient).ok_or(MessageError::NotSigned(0))?;
@@ -404,6 +503,7 @@ impl Envelope {
             Message::Inject(m) => m.signature = signature,
             Message::Log(m) => m.signature = signature,
             Message::Claim(m) => m.signature = signature,
+            Message::ConnectRequest(m) => m.signature = signature,
             other => return Err(MessageError::NotSigned(other.type_byte())),
         }
         Ok(())

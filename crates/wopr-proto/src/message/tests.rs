@@ -138,3 +138,52 @@ fn unknown_types_and_oversized_fields_are_typed_errors() {
     env.sign(&alice(), &bob().public_id()).unwrap();
     assert!(matches!(Envelope::from_bytes(&env.to_bytes()), Err(CodecError::TooLong { .. })));
 }
+
+fn connect_request(author: &Identity, recipient: &PublicId, topic: &str) -> Envelope {
+    let profile = Profile::new(author, r#"{"name":"Alice"}"#, vec![topic.into()], NOW).unwrap();
+    let req = ConnectRequest::new(topic, profile, Some("help".into()), "met you in coffee");
+    let mut env = Envelope::new([8; 16], NOW, Message::ConnectRequest(req));
+    env.sign(author, recipient).unwrap();
+    env
+}
+
+#[test]
+fn a_connect_request_round_trips_signed_and_binds_its_profile_to_its_author() {
+    let (a, b) = (alice(), bob());
+    let env = connect_request(&a, &b.public_id(), "coffee");
+    let back = Envelope::from_bytes(&env.to_bytes()).unwrap();
+    assert_eq!(back, env);
+    assert_eq!(back.verify_from(&b.public_id(), &a.public_id()), Ok(()));
+    let Message::ConnectRequest(req) = &back.message else { panic!("{back:?}") };
+    req.check_profile(NOW).unwrap();
+    // Bob relaying Alice's profile in his own request is refused: the profile must be the author's.
+    let mut relayed = req.clone();
+    relayed.author = b.public_id();
+    assert_eq!(relayed.check_profile(NOW), Err(ProfileError::BadSignature));
+    // A profile for another topic does not count for this one.
+    let mut moved = req.clone();
+    moved.topic = "tea".into();
+    assert_eq!(moved.check_profile(NOW), Err(ProfileError::WrongTopic));
+    // Tampering with the note breaks the envelope's signature.
+    let mut env = env;
+    if let Message::ConnectRequest(m) = &mut env.message {
+        m.note = "give me inject".into();
+    }
+    assert_eq!(env.verify(&b.public_id()), Err(MessageError::BadSignature));
+}
+
+#[test]
+fn a_connect_response_round_trips_and_bad_flags_are_refused() {
+    let resp = Message::ConnectResponse {
+        accepted: true,
+        sessions: vec!["discover:abc".into()],
+        capabilities: Capabilities::MESSAGE,
+        reason: "auto-accepted".into(),
+    };
+    let env = Envelope::new([9; 16], NOW, resp);
+    let bytes = env.to_bytes();
+    assert_eq!(Envelope::from_bytes(&bytes).unwrap(), env);
+    let mut bad = bytes.clone();
+    bad[16 + 8 + 1] = 2; // the accepted flag
+    assert!(matches!(Envelope::from_bytes(&bad), Err(CodecError::UnknownTag { .. })));
+}

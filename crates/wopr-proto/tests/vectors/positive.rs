@@ -249,6 +249,20 @@ pub fn message_fields(m: &Message) -> Value {
             "message": e.message,
             "retry_after_ms": e.retry_after_ms,
         }),
+        Message::ConnectRequest(c) => json!({
+            "author": name_of(&c.author),
+            "topic": c.topic,
+            "profile": hex::encode(c.profile.to_bytes()),
+            "session": c.session,
+            "note": c.note,
+            "signature": hex::encode(c.signature),
+        }),
+        Message::ConnectResponse { accepted, sessions, capabilities, reason } => json!({
+            "accepted": accepted,
+            "sessions": sessions,
+            "capabilities": capabilities.bits(),
+            "reason": reason,
+        }),
     }
 }
 

@@ -1,22 +1,18 @@
-//! Discovery payloads: topic ids and signed profiles (no I/O; the gossip transport is `wopr-p2p`'s).
+//! Signed profiles: what a peer says about itself in a topic.
 //!
-//! A topic is a name; peers meet under its id, `SHA-256("wopr:topic:" + name)`, so the name itself
-//! never travels. In a topic each peer announces a [`Profile`]. Gossip hands a message on from
+//! In a topic each peer announces a [`Profile`]. Gossip hands a message on from
 //! neighbour to neighbour (its `delivered_from` is the last relay, not the author), so a profile carries
 //! its author's signature (domain `profile`) over its canonical bytes, and names the topics it is
 //! meant for: a profile replayed into a topic it does not name is refused by [`Profile::verify_for`].
 //! A node lists in an announce only the topic it is sent to, so a secret topic's name never reaches
 //! another topic. The whole encoding fits one gossip message ([`MAX_PROFILE_BYTES`]).
 
-use sha2::{Digest, Sha256};
 use thiserror::Error;
 use wopr_identity::{Identity, PublicId, SIGNATURE_LEN, Signature, verify};
 
 use crate::MAX_SKEW_MS;
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
-
-/// The prefix hashed with a topic name into its id.
-pub const TOPIC_PREFIX: &str = "wopr:topic:";
+use crate::invite::{MAX_HINT_LEN, MAX_HINTS};
 
 /// The signature domain of profiles.
 pub const PROFILE_DOMAIN: &str = "profile";
@@ -30,20 +26,13 @@ pub const MAX_TOPICS: usize = 8;
 /// Longest profile content (free-form JSON text, chosen by the owner or their AI), in bytes.
 pub const MAX_CONTENT: usize = 2048;
 
-/// Largest encoded profile: well inside iroh-gossip's default 4,096-byte message with the announce's
-/// own framing around it.
-pub const MAX_PROFILE_BYTES: usize = 3584;
-
-/// A topic's id: `SHA-256("wopr:topic:" + name)`.
-pub fn topic_id(name: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(TOPIC_PREFIX.as_bytes());
-    h.update(name.as_bytes());
-    h.finalize().into()
-}
+/// Largest encoded profile: inside iroh-gossip's default 4,096-byte message with the announce's own
+/// framing around it. The field limits together allow more, so the whole is checked too: a profile with
+/// the longest content and topics leaves room for a few address hints.
+pub const MAX_PROFILE_BYTES: usize = 3968;
 
 /// Why a profile was refused.
-#[derive(Debug, Error, PartialEq, Eq)]
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
 pub enum ProfileError {
     /// The signature does not verify for the profile's key.
     #[error("the profile's signature does not verify")]
@@ -60,6 +49,9 @@ pub enum ProfileError {
     /// A topic name is empty or longer than [`MAX_TOPIC_NAME`].
     #[error("a topic name must be 1 to {MAX_TOPIC_NAME} bytes")]
     BadTopicName,
+    /// More than [`MAX_HINTS`] address hints, or one empty or longer than [`MAX_HINT_LEN`].
+    #[error("a profile carries at most {MAX_HINTS} address hints of 1 to {MAX_HINT_LEN} bytes")]
+    BadHints,
     /// More than [`MAX_TOPICS`] topics, or none.
     #[error("a profile names 1 to {MAX_TOPICS} topics, not {count}")]
     TopicCount {
@@ -94,6 +86,9 @@ pub struct Profile {
     pub content: String,
     /// The topics this profile is announced in.
     pub topics: Vec<String>,
+    /// How to reach the author directly (socket addresses or a relay URL, as in invites), so a
+    /// connect-request can go to it without the topic.
+    pub hints: Vec<String>,
     /// When it was written, in milliseconds since the Unix epoch (`updated`).
     pub updated_ms: u64,
     /// The author's signature over [`Profile::signed_bytes`] (`sig`).
@@ -101,11 +96,22 @@ pub struct Profile {
 }
 
 impl Profile {
-    /// A profile of `identity` for `topics`, signed.
+    /// A profile of `identity` for `topics`, signed, with no address hints.
     pub fn new(
         identity: &Identity,
         content: impl Into<String>,
         topics: Vec<String>,
+        updated_ms: u64,
+    ) -> Result<Profile, ProfileError> {
+        Profile::with_hints(identity, content, topics, Vec::new(), updated_ms)
+    }
+
+    /// A profile of `identity` for `topics` with address `hints`, signed.
+    pub fn with_hints(
+        identity: &Identity,
+        content: impl Into<String>,
+        topics: Vec<String>,
+        hints: Vec<String>,
         updated_ms: u64,
     ) -> Result<Profile, ProfileError> {
         let mut profile = Profile {
@@ -113,6 +119,7 @@ impl Profile {
             encrypt_pub: identity.encrypt_pub(),
             content: content.into(),
             topics,
+            hints,
             updated_ms,
             signature: [0; SIGNATURE_LEN],
         };
@@ -138,6 +145,9 @@ impl Profile {
         w.list(&self.topics, |w, t| {
             w.str(t);
         });
+        w.list(&self.hints, |w, h| {
+            w.str(h);
+        });
         w.u64(self.updated_ms);
     }
 
@@ -152,6 +162,9 @@ impl Profile {
         }
         if self.topics.iter().any(|t| t.is_empty() || t.len() > MAX_TOPIC_NAME) {
             return Err(ProfileError::BadTopicName);
+        }
+        if self.hints.len() > MAX_HINTS || self.hints.iter().any(|h| h.is_empty() || h.len() > MAX_HINT_LEN) {
+            return Err(ProfileError::BadHints);
         }
         Ok(())
     }
@@ -199,6 +212,7 @@ impl Decode for Profile {
             encrypt_pub: r.array()?,
             content: r.string("profile content", MAX_CONTENT)?,
             topics: r.list("topic list", MAX_TOPICS, 2, |r| r.string("topic name", MAX_TOPIC_NAME))?,
+            hints: r.list("address hints", MAX_HINTS, 4, |r| r.string("address hint", MAX_HINT_LEN))?,
             updated_ms: r.u64()?,
             signature: r.array()?,
         })
@@ -222,6 +236,7 @@ mod tests {
 
     #[test]
     fn a_topic_id_is_the_sha256_of_the_prefixed_name() {
+        use crate::discovery::topic_id;
         // Computed independently: python3 -c "import hashlib; print(hashlib.sha256(b'wopr:topic:coffee').hexdigest())"
         assert_eq!(
             hex(&topic_id("coffee")),
@@ -285,7 +300,9 @@ mod tests {
     #[test]
     fn the_largest_profile_fits_one_gossip_message_and_one_byte_more_content_does_not_decode() {
         let topics: Vec<String> = (0..MAX_TOPICS).map(|i| format!("{i}").repeat(MAX_TOPIC_NAME)).collect();
-        let big = Profile::new(&alice(), "x".repeat(MAX_CONTENT), topics.clone(), NOW).unwrap();
+        let hints = vec!["203.0.113.7:40123".to_string(), "[2001:db8::7]:40123".to_string()];
+        let big = Profile::with_hints(&alice(), "x".repeat(MAX_CONTENT), topics.clone(), hints.clone(), NOW)
+            .unwrap();
         let bytes = big.to_bytes();
         assert!(bytes.len() <= MAX_PROFILE_BYTES, "{}", bytes.len());
         Profile::parse(&bytes).unwrap().verify_for(&topics[0], NOW).unwrap();
@@ -302,6 +319,9 @@ mod tests {
             Profile::new(&alice(), "{}", vec![], NOW).unwrap_err(),
             ProfileError::TopicCount { count: 0 }
         );
+        let hints = (0..MAX_HINTS).map(|i| format!("{i}").repeat(MAX_HINT_LEN)).collect();
+        let crowded = Profile::with_hints(&alice(), "x".repeat(MAX_CONTENT), topics.clone(), hints, NOW);
+        assert!(matches!(crowded, Err(ProfileError::TooLarge { .. })), "{crowded:?}");
         let fits = Profile::new(&alice(), "x".repeat(MAX_CONTENT), vec!["coffee".into()], NOW).unwrap();
         let mut bytes = fits.to_bytes();
         // Announce one more byte of content than allowed: the decoder refuses it before reading it.
@@ -324,9 +344,10 @@ mod tests {
     #[test]
     fn a_profile_built_by_hand_from_the_layout_verifies() {
         // Written by a few lines of Python with PyNaCl from the layout in PROTOCOL.md (also a fuzz seed).
-        let p = Profile::parse(include_bytes!("../../../fuzz/corpus/profile/coffee")).unwrap();
+        let p = Profile::parse(include_bytes!("../../../../fuzz/corpus/profile/coffee")).unwrap();
         p.verify_for("coffee", 1_700_000_000_000).unwrap();
         assert_eq!((p.author, p.encrypt_pub), (alice().public_id(), [9; 32]));
+        assert_eq!(p.hints, ["192.0.2.10:4433"]);
     }
 
     #[test]
