@@ -106,8 +106,8 @@ fn thread_cpu() -> Duration {
 /// Median CPU time per call of each of `fs`, over rounds that alternate between them (so load from
 /// other work, cache and frequency changes hit every function alike).
 fn cpu_per_call<const N: usize>(fs: [&dyn Fn(); N]) -> [Duration; N] {
-    const ROUNDS: usize = 15;
-    const CALLS: u32 = 1_000;
+    const ROUNDS: usize = 51;
+    const CALLS: u32 = 200;
     let mut samples = [[Duration::ZERO; ROUNDS]; N];
     for round in 0..ROUNDS {
         for (f, s) in fs.iter().zip(samples.iter_mut()) {
