@@ -678,6 +678,158 @@ class ReplayWindow:
         self.expiry[nonce] = timestamp_ms + self.window
 
 
+# ---- Section 15: friend requests and accepts -------------------------------------------------------------
+
+FRIEND_TAGS = {"request": "FRIEND_REQUEST", "accept": "FRIEND_ACCEPT"}
+FRIEND_DOMAINS = {"request": "friend request", "accept": "friend accept"}
+FRIEND_MAX_BYTES = 2400
+FRIEND_MAX_LINE = 8192
+HINT_PLAIN = set(range(0x21, 0x7F)) - {ord("%"), ord(","), ord("|")}
+
+
+def friend_name_ok(name):
+    return (0 < len(name.encode("utf-8")) <= 32 and re.fullmatch(r"[A-Za-z0-9._-]+", name) is not None
+            and name[0] not in ".-" and ".." not in name)
+
+
+def friend_unsigned(m, kind):
+    out = m["to"] + string(m["name"]) + m["key"] + m["encrypt_pub"] + lst(m["hints"], string)
+    if kind == "accept":
+        out += m["request_sig"]
+    return out + u64(m["ts_ms"])
+
+
+def friend_field_rules(m):
+    """Raises CodecError: the rules applied once every field is read."""
+    if not friend_name_ok(m["name"]):
+        raise CodecError("Invalid")
+    if len(m["hints"]) > 8 or any(len(h.encode("utf-8")) > 256 for h in m["hints"]):
+        raise CodecError("TooLong")
+    if any(h == "" for h in m["hints"]) or m["to"] == m["key"]:
+        raise CodecError("Invalid")
+
+
+def decode_friend(data, kind):
+    if len(data) > FRIEND_MAX_BYTES:
+        raise Refused("TooLarge", 3)
+
+    def dec(r):
+        m = {"to": r.take(32), "name": r.string(32), "key": r.take(32), "encrypt_pub": r.take(32),
+             "hints": r.list(8, 4, lambda: r.string(256))}
+        if kind == "accept":
+            m["request_sig"] = r.take(64)
+        m["ts_ms"], m["signature"] = r.u64(), r.take(64)
+        friend_field_rules(m)
+        return m
+    try:
+        return decode_all(data, dec)
+    except CodecError as e:
+        raise Refused("Malformed." + e.kind, 3) from None
+
+
+def escape_hint(hint):
+    return "".join(chr(b) if b in HINT_PLAIN else f"%{b:02X}" for b in hint.encode("utf-8"))
+
+
+def unescape_hint(text):
+    raw, out, i = text.encode("utf-8"), bytearray(), 0
+    while i < len(raw):
+        if raw[i] in HINT_PLAIN:
+            out.append(raw[i])
+            i += 1
+            continue
+        digits = raw[i + 1:i + 3]
+        if raw[i] != ord("%") or not re.fullmatch(rb"[0-9A-F]{2}", digits) or int(digits, 16) in HINT_PLAIN:
+            raise Refused("BadField.hints", 3)
+        out.append(int(digits, 16))
+        i += 3
+    try:
+        if not out:
+            raise UnicodeDecodeError("utf-8", b"", 0, 0, "empty")
+        return out.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Refused("BadField.hints", 3) from None
+
+
+def friend_line(m, kind):
+    fields = [("to", m["to"].hex()), ("from", m["name"]), ("pubkey", m["key"].hex()),
+              ("encryptPub", m["encrypt_pub"].hex()), ("hints", ",".join(escape_hint(h) for h in m["hints"]))]
+    if kind == "accept":
+        fields.append(("requestSig", m["request_sig"].hex()))
+    fields += [("ts", str(m["ts_ms"])), ("sig", m["signature"].hex())]
+    return FRIEND_TAGS[kind] + "".join(f" | {k}:{v}" for k, v in fields)
+
+
+def parse_friend_line(text, want):
+    s = text.strip(WHITESPACE)
+    if len(s.encode("utf-8")) > FRIEND_MAX_LINE:
+        raise Refused("LineTooLong", 3)
+    parts = s.split("|")
+    kinds = {tag: kind for kind, tag in FRIEND_TAGS.items()}
+    kind = kinds.get(parts[0].strip(WHITESPACE))
+    if kind is None:
+        raise Refused("NotAFriendLine", 3)
+    names = ["to", "from", "pubkey", "encryptPub", "hints"] + (["requestSig"] if kind == "accept" else []) + ["ts", "sig"]
+    rest, m = parts[1:], {}
+    for n, name in enumerate(names):
+        part = rest[n].strip(WHITESPACE) if n < len(rest) else None
+        if part is None or not part.startswith(name + ":"):
+            raise Refused("BadField." + name, 3)
+        v = part[len(name) + 1:]
+        if name in ("to", "pubkey", "encryptPub", "requestSig", "sig"):
+            size = 64 if name in ("requestSig", "sig") else 32
+            if not re.fullmatch(f"[0-9a-f]{{{2 * size}}}", v):
+                raise Refused("BadField." + name, 3)
+            m[{"to": "to", "pubkey": "key", "encryptPub": "encrypt_pub", "requestSig": "request_sig",
+               "sig": "signature"}[name]] = bytes.fromhex(v)
+        elif name == "from":
+            if not friend_name_ok(v):
+                raise Refused("BadName", 3)
+            m["name"] = v
+        elif name == "hints":
+            m["hints"] = [] if v == "" else [unescape_hint(h) for h in v.split(",")]
+        elif not re.fullmatch(r"0|[1-9][0-9]*", v) or int(v) >= 2**64:
+            raise Refused("BadField.ts", 3)
+        else:
+            m["ts_ms"] = int(v)
+    if len(rest) > len(names):
+        raise Refused("BadField.sig", 3)
+    try:
+        friend_field_rules(m)
+    except CodecError as e:
+        raise Refused("Malformed." + e.kind, 3) from None
+    if kind != want:
+        raise Refused("WrongKind", 3)
+    return m
+
+
+def verify_friend_signed(m, kind, me, now_ms):
+    if not verify(m["key"], FRIEND_DOMAINS[kind], friend_unsigned(m, kind), m["signature"]):
+        raise Refused("BadSignature", 3)
+    if abs(m["ts_ms"] - now_ms) > MAX_SKEW:
+        raise Refused("Stale", 3)
+    if m["to"] != me:
+        raise Refused("NotForMe", 7)
+
+
+def verify_friend_accept(a, me, now_ms, pending):
+    verify_friend_signed(a, "accept", me, now_ms)
+    if a["request_sig"] != pending["signature"] or pending["key"] != me:
+        raise Refused("RequestMismatch", 3)
+    if a["key"] != pending["to"]:
+        raise Refused("WrongAccepter", 7)
+
+
+def verify_friend_accept_among(a, me, now_ms, pendings):
+    verify_friend_signed(a, "accept", me, now_ms)
+    ours = [i for i, p in enumerate(pendings) if p["signature"] == a["request_sig"] and p["key"] == me]
+    if not ours:
+        raise Refused("UnknownRequest", 3)
+    if a["key"] != pendings[ours[0]]["to"]:
+        raise Refused("WrongAccepter", 7)
+    return ours[0]
+
+
 # ---- The vectors -----------------------------------------------------------------------------------------
 
 def h(s):
@@ -832,6 +984,27 @@ class Vectors:
         self.eq("rotation envelope record", env["message"], rec)
         self.eq("rotation envelope length", len(h(rot["envelope"])) - 25, 233)
 
+    def friend(self):
+        f = self.v["friend"]
+        built = {}
+        for kind in ("request", "accept"):
+            v = f[kind]
+            m = {"to": self.keys[v["to"]], "name": v["name"], "key": self.keys[v["from"]],
+                 "encrypt_pub": x25519_public(self.x25519(v["from"])), "hints": v["hints"], "ts_ms": v["ts_ms"]}
+            if kind == "accept":
+                m["request_sig"] = built["request"]["signature"]
+                self.eq("the accept answers the request", m["to"], built["request"]["key"])
+            signed = friend_unsigned(m, kind)
+            self.eq(f"friend {kind} signed bytes", signed.hex(), v["signed_bytes"])
+            m["signature"] = sign(self.seeds[v["from"]], FRIEND_DOMAINS[kind], signed)
+            self.eq(f"friend {kind} bytes", (signed + m["signature"]).hex(), v["bytes"])
+            self.eq(f"friend {kind} line", friend_line(m, kind), v["line"])
+            self.eq(f"friend {kind} line parses", parse_friend_line(v["line"], kind), m)
+            self.eq(f"friend {kind} bytes decode", decode_friend(h(v["bytes"]), kind), m)
+            built[kind] = m
+        verify_friend_signed(built["request"], "request", built["request"]["to"], built["request"]["ts_ms"])
+        verify_friend_accept(built["accept"], built["request"]["key"], built["accept"]["ts_ms"], built["request"])
+
     # -- behaviour cases
 
     def run(self, check, i):
@@ -887,6 +1060,23 @@ class Vectors:
             return {"sessions": t["sessions"], "capabilities": t["capabilities"]}
         if check == "rotation_json":
             return {"signed_bytes": rotation_signed_bytes(rotation_from_json(i["json"])).hex()}
+        if check == "friend_request_line":
+            m = parse_friend_line(i["line"], "request")
+            verify_friend_signed(m, "request", k("me"), i["now_ms"])
+            return {"request": (friend_unsigned(m, "request") + m["signature"]).hex()}
+        if check == "friend_request":
+            m = decode_friend(h(i["request"]), "request")
+            verify_friend_signed(m, "request", k("me"), i["now_ms"])
+            return {"line": friend_line(m, "request")}
+        if check == "friend_accept":
+            a = decode_friend(h(i["accept"]), "accept")
+            pendings = [decode_friend(h(p), "request") for p in i["pending"]]
+            index = verify_friend_accept_among(a, k("me"), i["now_ms"], pendings)
+            return {"line": friend_line(a, "accept"), "answers": index}
+        if check == "friend_accept_line":
+            a = parse_friend_line(i["line"], "accept")
+            verify_friend_accept(a, k("me"), i["now_ms"], parse_friend_line(i["pending"], "request"))
+            return {"accept": (friend_unsigned(a, "accept") + a["signature"]).hex()}
         raise AssertionError(f"unknown check {check}")
 
     def cases(self, cases):
@@ -917,6 +1107,7 @@ def main():
     v.frames()
     v.invite()
     v.rotation()
+    v.friend()
     accepted = v.cases(positive["accepted"])
     refused = v.cases(negative["negative"])
     print(f"{v.checked} checks, {accepted} accepted and {refused} negative cases: all vectors agree")

@@ -39,8 +39,71 @@ pub enum Request {
         /// scheduled, compromise or upgrade.
         reason: String,
     },
+    /// Discovery: topics, profiles, connect-requests.
+    Discover(DiscoverOp),
     /// Shut down gracefully.
     Stop,
+}
+
+/// A discovery request. `Join` and `Watch` stream events (one JSON object per `Delta` line) until the
+/// CLI hangs up.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum DiscoverOp {
+    /// Join a topic; with `watch`, then stream its events.
+    Join {
+        /// The topic name.
+        topic: String,
+        /// Stream events after joining.
+        #[serde(default)]
+        watch: bool,
+    },
+    /// Leave a topic (withdrawing the profile).
+    Leave {
+        /// The topic name.
+        topic: String,
+    },
+    /// The joined topics.
+    Topics,
+    /// The peers seen.
+    Peers {
+        /// Only this topic.
+        #[serde(default)]
+        topic: Option<String>,
+        /// Include what the content filter dropped, with the reason.
+        #[serde(default)]
+        all: bool,
+    },
+    /// This node's profile.
+    Profile {
+        /// As announced in this topic.
+        #[serde(default)]
+        topic: Option<String>,
+    },
+    /// Re-read the `discover.*` settings (after `config set` or `profile set`).
+    Reload,
+    /// Ask a peer seen in a topic for mutual trust.
+    Connect {
+        /// Its short id, full id or profile name.
+        peer: String,
+        /// The session wanted.
+        #[serde(default)]
+        session: Option<String>,
+        /// Why.
+        #[serde(default)]
+        note: String,
+    },
+    /// Topics, bootstrap sources, the layers' settings.
+    Status,
+    /// Connect-requests waiting for the owner.
+    Requests,
+    /// Accept or decline a waiting connect-request.
+    Decide {
+        /// The requester's short or full id.
+        peer: String,
+        /// Accept (else decline).
+        accept: bool,
+    },
 }
 
 /// One line of the daemon's reply.

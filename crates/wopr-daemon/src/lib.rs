@@ -9,6 +9,7 @@
 
 mod backend;
 pub mod client;
+pub mod discover;
 pub mod ipc;
 pub mod lifecycle;
 mod server;

@@ -10,11 +10,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{RwLock, mpsc, watch};
 use wopr_identity::{PublicId, RotationReason};
+use wopr_p2p::discovery::DiscoverSettings;
 use wopr_p2p::{DoneStatus, Node, NodeConfig, P2pError, RotationReport};
 use wopr_store::{Home, write_atomic};
 
 use crate::AgentBackend;
-use crate::ipc::{Reply, Request};
+use crate::ipc::{DiscoverOp, Reply, Request};
 use crate::lifecycle;
 
 /// Why the daemon could not run.
@@ -63,6 +64,7 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
     let config = NodeConfig::load(&home)?;
     let node = Node::start(identity, home.clone(), config, AgentBackend::new(home.clone())).await?;
     tracing::info!(id = %node.id(), addrs = ?node.addr_hints(), "P2P node listening");
+    join_topics(&node, &DiscoverSettings::load(&home)?.topics).await;
 
     let sock = lifecycle::socket_path(&home);
     let _ = std::fs::remove_file(&sock);
@@ -95,6 +97,16 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(lifecycle::pid_path(&home));
     drop(lock);
     Ok(())
+}
+
+/// Joins `topics` (from `WOPR_TOPICS` or `discover.topics`); a topic that fails is logged, not fatal.
+async fn join_topics(node: &Node, topics: &[String]) {
+    for topic in topics {
+        match node.join(topic).await {
+            Ok(_) => tracing::info!(topic, "joined topic"),
+            Err(e) => tracing::warn!(%e, topic, "could not join topic"),
+        }
+    }
 }
 
 async fn serve(state: Arc<State>, conn: UnixStream) {
@@ -134,6 +146,9 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
     if let Request::Stop = req {
         let _ = state.stop.send(true);
         return Reply::Ok(json!({"stopping": true}));
+    }
+    if let Request::Discover(DiscoverOp::Join { topic, watch: true }) = req {
+        return join_and_watch(state, topic, tx).await;
     }
     let guard = state.node.read().await;
     let Some(node) = guard.as_ref() else {
@@ -180,8 +195,25 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
             },
             Err(r) => r,
         },
+        Request::Discover(op) => crate::discover::handle(node, op).await,
         Request::Rotate { .. } | Request::Stop => unreachable_reply(),
     }
+}
+
+/// `discover join` with a daemon: the daemon joins, then streams the topic's events to the CLI, without
+/// holding the node (a rotation may replace it meanwhile; the watch then ends).
+async fn join_and_watch(state: &State, topic: String, tx: &mpsc::UnboundedSender<Reply>) -> Reply {
+    let (listed, events) = {
+        let guard = state.node.read().await;
+        let Some(node) = guard.as_ref() else {
+            return Reply::Error { code: 1, message: "the daemon is stopping".into() };
+        };
+        if let Err(e) = node.join(&topic).await {
+            return p2p_error(e);
+        }
+        (node.discovered(Some(&topic), false), node.discovery_events())
+    };
+    crate::discover::watch(listed, events, Some(topic), tx).await
 }
 
 fn unreachable_reply() -> Reply {
@@ -220,6 +252,8 @@ async fn rotate(state: &State, reason: &str) -> Reply {
         Ok(r) => r,
         Err(e) => return Reply::Error { code: 1, message: e.to_string() },
     };
+    let topics: Vec<String> =
+        guard.as_ref().map(|n| n.topics().into_iter().map(|t| t.name).collect()).unwrap_or_default();
     if let Some(old) = guard.take() {
         old.shutdown().await;
     }
@@ -233,6 +267,7 @@ async fn rotate(state: &State, reason: &str) -> Reply {
         Ok(n) => n,
         Err(e) => return p2p_error(e),
     };
+    join_topics(&node, &topics).await;
     let report = node.broadcast_rotation(&record).await;
     *guard = Some(node);
     match report {

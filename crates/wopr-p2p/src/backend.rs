@@ -16,6 +16,31 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The trust level every P2P peer's turn runs at.
 pub const PEER_TRUST: &str = "untrusted";
 
+/// A question about content a stranger wrote, for the owner's AI (discovery's layers 3 and 4). The text
+/// is the stranger's: the judging call gets no tools and only its yes/no answer is used.
+#[derive(Debug, Clone, Copy)]
+pub enum Judgement<'a> {
+    /// Layer 3: is this profile, seen in `topic`, a legitimate agent or junk?
+    Profile {
+        /// The topic it was announced in.
+        topic: &'a str,
+        /// The profile's free-form content.
+        content: &'a str,
+    },
+    /// Layer 4 with `discover.accept = ai`: should this connect-request be accepted?
+    Connect {
+        /// Where the two met.
+        topic: &'a str,
+        /// The requester's profile content.
+        content: &'a str,
+        /// The requester's note ("why").
+        note: &'a str,
+    },
+}
+
+/// A judge's answer: yes or no, and why (in a few words, shown to the owner or sent to the requester).
+pub type Ruling = (bool, String);
+
 /// Runs accepted peer requests against local sessions.
 pub trait SessionBackend: Send + Sync + 'static {
     /// Runs one AI turn in `session` with `text` from peer `from`, as trust [`PEER_TRUST`]. Each piece of
@@ -39,4 +64,16 @@ pub trait SessionBackend: Send + Sync + 'static {
         session: &'a str,
         text: &'a str,
     ) -> BoxFuture<'a, Result<(), String>>;
+
+    /// Asks the owner's AI to rule on `question`, with no tools. With `capable_only`, only a capable
+    /// provider may judge (not the small embedded model, whose yes/no would be noise). `Ok(None)` when no
+    /// AI is set up to judge (the default): the caller then treats the layer as off.
+    fn judge<'a>(
+        &'a self,
+        question: Judgement<'a>,
+        capable_only: bool,
+    ) -> BoxFuture<'a, Result<Option<Ruling>, String>> {
+        let _ = (question, capable_only);
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -155,7 +155,7 @@ impl Inner {
         on_delta: &mut (dyn FnMut(&str) + Send),
     ) -> Result<Reply, P2pError> {
         let mut env = envelope(message);
-        if matches!(env.message, Message::Inject(_) | Message::Log(_) | Message::Claim(_)) {
+        if env.message.is_author_signed() {
             env.sign(&self.identity, peer).map_err(|e| P2pError::Invalid(e.to_string()))?;
         }
         if let Err(e) = stream.send(&env).await {
@@ -198,7 +198,9 @@ impl Inner {
                         retry_after_ms: e.retry_after_ms,
                     });
                 }
-                done @ (Message::InjectDone { .. } | Message::ClaimAccepted { .. }) => return Ok(done),
+                done @ (Message::InjectDone { .. }
+                | Message::ClaimAccepted { .. }
+                | Message::ConnectResponse { .. }) => return Ok(done),
                 other => {
                     return Err(P2pError::Protocol {
                         peer: peer.short(),

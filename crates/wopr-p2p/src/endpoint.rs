@@ -7,8 +7,10 @@
 //! peers are reachable with relays and external lookups disabled.
 //!
 //! The QUIC transport is configured for what the protocol needs and no more ([`transport_config`]), so
-//! what a peer can make this node hold in memory is bounded: no unidirectional streams and no datagrams
-//! (the protocol uses neither), a few bidirectional streams at once, and receive windows that fit one
+//! what a peer can make this node hold in memory is bounded: no datagrams (nothing uses them), a few
+//! unidirectional streams (gossip opens one per topic it shares with a neighbour, in both directions of
+//! one connection, so every connection allows them; `wopr/3` never reads one, and their bytes count
+//! against the connection window like any other), a few bidirectional streams at once, and receive windows that fit one
 //! largest frame per stream. Every connection starts on the budget of a stranger (a key with no grant and
 //! no `peers.json` record): two streams (the handshake and one request) and a 16 KiB connection window,
 //! enough for a claim or a rotation. A known peer's connections, and every connection this node dials,
@@ -28,6 +30,8 @@ use wopr_proto::invite::{MAX_HINT_LEN, MAX_HINTS};
 
 use crate::{NodeConfig, P2pError, RelayChoice};
 
+/// Unidirectional streams a peer may have open at once: one per topic two nodes share in gossip.
+pub(crate) const UNI_STREAMS: u32 = crate::discovery::MAX_JOINED_TOPICS as u32;
 /// Bidirectional streams a stranger may have open at once: the handshake's and one request's.
 pub(crate) const STRANGER_STREAMS: u32 = 2;
 /// Bidirectional streams a known peer may have open at once (concurrent requests).
@@ -46,7 +50,7 @@ pub(crate) const IDLE_TIMEOUT_MS: u32 = 30_000;
 /// The QUIC transport settings of every WOPR endpoint (see the module docs).
 pub(crate) fn transport_config() -> QuicTransportConfig {
     QuicTransportConfig::builder()
-        .max_concurrent_uni_streams(VarInt::from_u32(0))
+        .max_concurrent_uni_streams(VarInt::from_u32(UNI_STREAMS))
         .max_concurrent_bidi_streams(VarInt::from_u32(STRANGER_STREAMS))
         .stream_receive_window(VarInt::from_u32(STREAM_WINDOW))
         .receive_window(VarInt::from_u32(STRANGER_WINDOW))
@@ -101,7 +105,7 @@ pub(crate) async fn bind(
     builder = builder
         .secret_key(secret)
         .address_lookup(lookup)
-        .alpns(vec![wopr_proto::ALPN.to_vec()])
+        .alpns(vec![wopr_proto::ALPN.to_vec(), iroh_gossip::ALPN.to_vec()])
         .transport_config(transport_config());
     if !config.relay_roots.is_empty() {
         let roots = config.relay_roots.iter().map(|der| CertificateDer::from(der.clone()));

@@ -13,6 +13,7 @@ use wopr_store::{
 };
 
 use crate::conns::{Pool, Registry};
+use crate::discovery::Discovery;
 use crate::endpoint::observed_hints;
 use crate::recorder::Recorder;
 use crate::server::limits::{Limits, Standing, truncate};
@@ -63,6 +64,8 @@ pub(crate) struct Inner {
     /// `access.json` and `peers.json` as last parsed.
     access: DocCache<AccessFile>,
     peers: DocCache<PeersFile>,
+    /// Topics, the peers seen there, and the spam layers.
+    pub(crate) discovery: Discovery,
 }
 
 /// What tells two versions of a file apart: inode, change time and size. Every write of a WOPR JSON
@@ -123,6 +126,7 @@ impl Inner {
         audit: AuditLog,
         recorder: Recorder,
         outbox: Outbox,
+        discovery: Discovery,
     ) -> Self {
         let limits = Mutex::new(Limits::new(config.limits));
         Inner {
@@ -143,7 +147,23 @@ impl Inner {
             touched: Mutex::new(HashMap::new()),
             access: DocCache::default(),
             peers: DocCache::default(),
+            discovery,
         }
+    }
+
+    /// How to reach this node: direct socket addresses, then the home relay URL (bound sockets before
+    /// the endpoint knows its addresses).
+    pub(crate) fn addr_hints(&self) -> Vec<String> {
+        let hints = crate::endpoint::hints(&self.endpoint);
+        if !hints.is_empty() {
+            return hints;
+        }
+        self.endpoint
+            .bound_sockets()
+            .into_iter()
+            .filter(|a| !a.ip().is_unspecified())
+            .map(|a| a.to_string())
+            .collect()
     }
 
     /// Writes an audit record, off the async workers; the future completes once it is committed (await it

@@ -25,6 +25,7 @@ mod clock;
 mod config;
 mod conns;
 mod deliver;
+pub mod discovery;
 mod endpoint;
 mod error;
 mod handshake;
@@ -35,7 +36,7 @@ mod recorder;
 mod server;
 mod wire;
 
-pub use backend::{BoxFuture, PEER_TRUST, SessionBackend};
+pub use backend::{BoxFuture, Judgement, PEER_TRUST, Ruling, SessionBackend};
 pub use clock::{Clock, ManualClock};
 pub use config::{
     ENV_BIND, ENV_RELAY, ENV_RELAY_CA, KEY_BIND, KEY_RELAY, KEY_RELAY_CA, NodeConfig, RelayChoice,

@@ -14,6 +14,8 @@ use wopr_store::{Home, PeerRecord, SessionName, StoreError};
 use crate::client::{INJECT_IDLE_TIMEOUT, REPLY_TIMEOUT};
 use crate::conns::revoked_code;
 use crate::deliver::RotationReport;
+use crate::discovery::gate::GossipGate;
+use crate::discovery::{DiscoverSettings, Discovery};
 use crate::endpoint::{self, endpoint_addr};
 use crate::inner::{Inner, lock};
 use crate::invite::{parse_invite, store_capabilities};
@@ -28,7 +30,7 @@ const OUTBOX_RETRY: Duration = Duration::from_secs(30);
 /// rotations. One per identity: the daemon owns it, or the CLI runs one in-process.
 #[derive(Debug)]
 pub struct Node {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
     router: Router,
     retry: tokio::task::JoinHandle<()>,
 }
@@ -54,6 +56,9 @@ impl Node {
         let recorder = Recorder::start(home.audit()?, home.audit()?)
             .map_err(|e| P2pError::Offline(format!("cannot start the audit log writer: {e}")))?;
         let outbox = home.outbox()?;
+        let settings = DiscoverSettings::load(&home)?;
+        let discovery = Discovery::new(endpoint.clone(), identity.public_id(), settings);
+        let gate = GossipGate { gossip: discovery.gossip.clone(), open: discovery.open.clone() };
         let inner = Arc::new(Inner::new(
             identity,
             home,
@@ -64,11 +69,15 @@ impl Node {
             audit,
             recorder,
             outbox,
+            discovery,
         ));
         inner.queue_interrupted_rotations()?;
         let owes = !lock(&inner.outbox).pending(None)?.is_empty();
         inner.may_owe.store(owes, std::sync::atomic::Ordering::Relaxed);
-        let router = Router::builder(endpoint).accept(wopr_proto::ALPN, Handler(inner.clone())).spawn();
+        let router = Router::builder(endpoint)
+            .accept(wopr_proto::ALPN, Handler(inner.clone()))
+            .accept(iroh_gossip::ALPN, gate)
+            .spawn();
         let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));
         Ok(Node { inner, router, retry })
     }
@@ -85,17 +94,7 @@ impl Node {
 
     /// How to reach this node, for invites: direct socket addresses, then the home relay URL.
     pub fn addr_hints(&self) -> Vec<String> {
-        let hints = endpoint::hints(&self.inner.endpoint);
-        if !hints.is_empty() {
-            return hints;
-        }
-        self.inner
-            .endpoint
-            .bound_sockets()
-            .into_iter()
-            .filter(|a| !a.ip().is_unspecified())
-            .map(|a| a.to_string())
-            .collect()
+        self.inner.addr_hints()
     }
 
     /// An iroh endpoint ticket for `daemon status`, usable by standard iroh tools.
@@ -121,9 +120,7 @@ impl Node {
     /// How packets to `peer` travel now: direct or through a relay (a direct path wins when several
     /// connections are open). `None` without an open connection to it.
     pub fn path_to(&self, peer: &PublicId) -> Option<PeerPath> {
-        let conns = self.inner.pool.live(peer).into_iter().chain(self.inner.registry.of(peer));
-        let paths: Vec<PeerPath> = conns.filter_map(|c| endpoint::selected_path(&c)).collect();
-        paths.iter().find(|p| matches!(p, PeerPath::Direct(_))).or(paths.first()).cloned()
+        self.inner.path_of(peer)
     }
 
     /// Claims an invite: connects to the issuer using the token's address hints, proves we are its
@@ -246,6 +243,7 @@ impl Node {
     /// Stops answering, closes every connection and the endpoint.
     pub async fn shutdown(self) {
         self.retry.abort();
+        self.inner.leave_all().await;
         self.inner.pool.close_all();
         if let Err(e) = self.router.shutdown().await {
             tracing::debug!(%e, "router shutdown");

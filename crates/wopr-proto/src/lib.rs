@@ -3,7 +3,7 @@
 //! Everything two WOPR nodes say to each other, as pure code: the canonical encoding ([`codec`]), length-
 //! prefixed frames ([`frame`]), the authenticated key exchange ([`handshake`]), the AES-256-GCM channel
 //! ([`channel`]), application messages ([`message`]), invite tokens ([`invite`]), discovery's topic ids
-//! and signed profiles ([`discovery`]), the replay window ([`replay`]) and rate limits ([`ratelimit`]). There are no sockets, tasks or clocks here: the caller
+//! and signed profiles ([`discovery`]), friend requests and accepts ([`friend`]), the replay window ([`replay`]) and rate limits ([`ratelimit`]). There are no sockets, tasks or clocks here: the caller
 //! (the `wopr-p2p` transport) passes bytes in, takes bytes out, and supplies the time (`now_ms`,
 //! milliseconds since the Unix epoch) and randomness. `docs/PROTOCOL.md` specifies the bytes, and
 //! `docs/vectors/v3.json` pins them.
@@ -23,6 +23,7 @@ pub mod channel;
 pub mod codec;
 pub mod discovery;
 pub mod frame;
+pub mod friend;
 pub mod handshake;
 pub mod invite;
 pub mod message;

@@ -263,6 +263,11 @@ impl Message {
         }
     }
 
+    /// Whether the type is author-signed ([`Envelope::sign`] signs it).
+    pub fn is_author_signed(&self) -> bool {
+        self.author_signature().is_some()
+    }
+
     /// The author key and signature of author-signed messages.
     fn author_signature(&self) -> Option<(&PublicId, &Signature)> {
         match self {

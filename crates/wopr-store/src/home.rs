@@ -103,6 +103,11 @@ impl Home {
         crate::Peers::of(self)
     }
 
+    /// The friends, pending friend requests and auto-accept rules in `friends.json`.
+    pub fn friends(&self) -> crate::Friends {
+        crate::Friends::of(self)
+    }
+
     /// Loads the identity, or `None` if `wopr id init` was never run.
     pub fn load_identity(&self) -> StoreResult<Option<identity_file::Loaded>> {
         identity_file::load(&self.identity_path())

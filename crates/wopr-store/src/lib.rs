@@ -2,7 +2,8 @@
 //!
 //! Owns the on-disk layout (DESIGN section 4): JSON documents written atomically with mode 0600 under a
 //! lock file, session context files `sessions/<name>.md`, the trust records `access.json` (who may reach
-//! my sessions) and `peers.json` (whom I can reach), and the SQLite database `wopr.db` (conversation
+//! my sessions), `peers.json` (whom I can reach) and `friends.json` (friends, pending friend requests,
+//! auto-accept rules), and the SQLite database `wopr.db` (conversation
 //! history, audit log, used invite nonces, outbox). It validates session and peer names so nothing can
 //! escape `sessions/`. No network.
 #![deny(unsafe_code)]
@@ -10,9 +11,11 @@
 
 mod access;
 mod audit;
+mod auto_accept;
 mod config;
 mod db;
 mod error;
+mod friends;
 mod fsutil;
 mod history;
 mod home;
@@ -26,8 +29,13 @@ mod source;
 
 pub use access::{ACCESS_FILE, Access, AccessFile, Capability, Grant};
 pub use audit::{AuditEntry, AuditLog, AuditRetention, Decision, EXCERPT_MAX, PayloadSummary};
+pub use auto_accept::{ANYONE, AutoAccept, normalize as normalize_auto_accept};
 pub use config::{Config, ConfigKey};
 pub use error::{StoreError, StoreResult};
+pub use friends::{
+    FRIENDS_FILE, Friend, Friends, FriendsFile, IncomingRequest, MAX_PENDING_INCOMING, OutgoingRequest,
+    PENDING_TTL_MS, friend_session_name,
+};
 pub use fsutil::{create_private_dir, write_atomic};
 pub use history::{History, HistoryMessage, MessageStatus, Role, SourceSeen};
 pub use home::Home;

@@ -68,6 +68,9 @@ pub enum Command {
     /// Run the background daemon that answers peers.
     #[command(subcommand)]
     Daemon(DaemonCmd),
+    /// Find peers in topics, with no central server: join, profiles, connect.
+    #[command(subcommand)]
+    Discover(DiscoverCmd),
     /// Print a shell completion script.
     Completions {
         /// bash, zsh, fish, elvish or powershell.
@@ -372,4 +375,96 @@ pub enum DaemonCmd {
     },
     /// Stop gracefully.
     Stop,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DiscoverCmd {
+    /// Join a topic and show peers as their profiles arrive or expire (Ctrl+C to stop watching). With a
+    /// daemon running, the daemon holds the topic and stays in it after you stop watching.
+    Join {
+        /// The topic name (a secret name makes a private meeting place).
+        topic: String,
+        /// Print each event as a JSON line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Leave a topic, withdrawing your profile.
+    Leave { topic: String },
+    /// The topics the daemon is in.
+    Topics {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Peers seen in your topics now (profiles are signed; forged ones never appear).
+    Peers {
+        /// Only this topic.
+        topic: Option<String>,
+        /// Only these keys (comma-separated short or full ids); `discover.only` sets it for good.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Also what the AI content filter dropped, and why.
+        #[arg(long)]
+        all: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show your profile, or set or generate its content.
+    Profile(ProfileArgs),
+    /// Ask a peer seen in a topic for mutual trust (it decides; `discover.accept` on its side).
+    Connect {
+        /// Its short id, full id or profile name.
+        peer: String,
+        /// The session you would like on its side.
+        #[arg(long)]
+        session: Option<String>,
+        /// Why you ask.
+        #[arg(long, default_value = "")]
+        message: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Topics, bootstrap sources and the spam layers' settings.
+    Status {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Connect-requests waiting for you (with `discover.accept ask`).
+    Requests {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a waiting connect-request.
+    Accept { peer: String },
+    /// Decline a waiting connect-request.
+    Decline { peer: String },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ProfileArgs {
+    #[command(subcommand)]
+    pub command: Option<ProfileCmd>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCmd {
+    /// Set the content: any JSON, public to everyone in your topics (at most 2,048 bytes).
+    Set { json: String },
+    /// Let a session's AI write the content; shows it and asks before publishing.
+    Generate {
+        /// The session whose AI writes it.
+        #[arg(long, default_value = "main")]
+        session: String,
+        /// Publish without asking.
+        #[arg(long)]
+        yes: bool,
+    },
 }

@@ -96,7 +96,7 @@ impl Inner {
 impl Inner {
     /// The current key of the peer that rotated away from `key`, if any did (in its grace period or
     /// not), per `access.json` and `peers.json`.
-    async fn successor_of(&self, key: &PublicId) -> Result<Option<PublicId>, Refusal> {
+    pub(super) async fn successor_of(&self, key: &PublicId) -> Result<Option<PublicId>, Refusal> {
         let retired = |old: &[wopr_store::OldKey]| old.iter().any(|o| o.key == *key);
         let access = self.access_doc().await.map_err(Refusal::rejected)?;
         let peers = self.peers_doc().await.map_err(|e| {

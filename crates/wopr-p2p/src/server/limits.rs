@@ -30,6 +30,13 @@ use crate::error::human_ms;
 /// Requests of any kind per peer, refused ones included: a flood stops here before it costs more.
 pub const REQUEST_LIMIT: Limit = Limit { per_minute: 120, per_hour: 1200 };
 
+/// Connect-requests (discovery) per key: a few, since one accepted request is all a peer needs.
+pub const CONNECT_LIMIT: Limit = Limit { per_minute: 3, per_hour: 20 };
+
+/// Connect-requests from all keys together: a crowd of fresh keys cannot make this node decide (or ask
+/// its AI) more often than this.
+pub const CONNECT_TOTAL_LIMIT: Limit = Limit { per_minute: 30, per_hour: 300 };
+
 /// Strangers (keys with no grant and no `peers.json` record) tracked at once.
 pub const MAX_STRANGERS: usize = 10_000;
 
@@ -51,6 +58,10 @@ pub struct PeerLimits {
     pub logs: Limit,
     /// Invite claims ([`Limit::CLAIMS`]: 5 per minute).
     pub claims: Limit,
+    /// Connect-requests per key ([`CONNECT_LIMIT`]).
+    pub connects: Limit,
+    /// Connect-requests of all keys together ([`CONNECT_TOTAL_LIMIT`]).
+    pub connects_total: Limit,
     /// Strangers tracked at once ([`MAX_STRANGERS`]); while that many are, further strangers are refused.
     pub strangers: usize,
 }
@@ -62,6 +73,8 @@ impl Default for PeerLimits {
             injects: Limit::UNTRUSTED,
             logs: Limit::UNTRUSTED,
             claims: Limit::CLAIMS,
+            connects: CONNECT_LIMIT,
+            connects_total: CONNECT_TOTAL_LIMIT,
             strangers: MAX_STRANGERS,
         }
     }
@@ -156,6 +169,7 @@ pub(crate) enum Kind {
     Inject,
     Log,
     Claim,
+    Connect,
 }
 
 impl Kind {
@@ -164,6 +178,7 @@ impl Kind {
             Kind::Inject => "injects",
             Kind::Log => "messages",
             Kind::Claim => "invite claims",
+            Kind::Connect => "connect requests",
         }
     }
 }
@@ -196,6 +211,7 @@ struct Budgets {
     injects: RateLimiter<PublicId>,
     logs: RateLimiter<PublicId>,
     claims: RateLimiter<PublicId>,
+    connects: RateLimiter<PublicId>,
 }
 
 impl Budgets {
@@ -205,6 +221,7 @@ impl Budgets {
             injects: RateLimiter::new(max_keys),
             logs: RateLimiter::new(max_keys),
             claims: RateLimiter::new(max_keys),
+            connects: RateLimiter::new(max_keys),
         }
     }
 
@@ -213,6 +230,7 @@ impl Budgets {
             Kind::Inject => &mut self.injects,
             Kind::Log => &mut self.logs,
             Kind::Claim => &mut self.claims,
+            Kind::Connect => &mut self.connects,
         }
     }
 }
@@ -226,6 +244,7 @@ pub(crate) struct Limits {
     replay: ReplayWindows<PublicId>,
     strangers_replay: ReplayWindows<PublicId>,
     flood_audited: FloodAudit,
+    connects_total: RateLimiter<()>,
 }
 
 impl Default for Limits {
@@ -244,6 +263,7 @@ impl Limits {
             replay: ReplayWindows::new(wopr_proto::MAX_SKEW_MS, REPLAY_CAPACITY, MAX_REPLAY_PEERS),
             strangers_replay: ReplayWindows::new(wopr_proto::MAX_SKEW_MS, REPLAY_CAPACITY, MAX_REPLAY_PEERS),
             flood_audited: FloodAudit::default(),
+            connects_total: RateLimiter::new(1),
         }
     }
 
@@ -268,9 +288,29 @@ impl Limits {
             Kind::Inject => self.config.injects,
             Kind::Log => self.config.logs,
             Kind::Claim => self.config.claims,
+            Kind::Connect => self.config.connects,
         };
         let decision = self.table(who).of(kind).check(who.key(), limit, now_ms);
         refused(kind.noun(), limit, who, decision)
+    }
+
+    /// Counts one connect-request of `who`: its own limit, then everyone's together.
+    pub(crate) fn connect(&mut self, who: &Standing, now_ms: u64) -> Result<(), Refusal> {
+        self.check(Kind::Connect, who, now_ms)?;
+        let limit = self.config.connects_total;
+        match self.connects_total.check(&(), limit, now_ms) {
+            Decision::Allowed => Ok(()),
+            Decision::Limited { retry_after_ms, .. } | Decision::Full { retry_after_ms } => {
+                Err(Refusal::busy(
+                    format!(
+                        "this node takes at most {} connect requests per minute from everyone together; retry in {}",
+                        limit.per_minute,
+                        human_ms(retry_after_ms)
+                    ),
+                    retry_after_ms,
+                ))
+            }
+        }
     }
 
     /// Runs an envelope's nonce and timestamp through `who`'s replay window, in its table.
@@ -302,7 +342,7 @@ impl Limits {
     /// A known peer rotated from `old` to `new`: what it spent, and the nonces it used, stay its own.
     pub(crate) fn follow_rotation(&mut self, old: &PublicId, new: &PublicId) {
         let k = &mut self.known;
-        for limiter in [&mut k.requests, &mut k.injects, &mut k.logs, &mut k.claims] {
+        for limiter in [&mut k.requests, &mut k.injects, &mut k.logs, &mut k.claims, &mut k.connects] {
             limiter.transfer(old, new);
         }
         self.replay.transfer(old, new);

@@ -15,6 +15,7 @@
 pub(crate) mod limits;
 
 mod claim;
+mod connect;
 mod inject;
 mod rotation;
 
@@ -34,6 +35,7 @@ use crate::inner::{Audited, Inner, lock};
 use crate::wire::{SealedStream, WireError};
 use limits::{Refusal, Standing};
 
+pub(crate) use connect::ASK_WAIT;
 pub(crate) use inject::MAX_HOPS;
 pub(crate) use rotation::ROTATION_GRACE_MS;
 
@@ -42,8 +44,9 @@ pub(crate) const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a request stream may stay silent before its request arrives.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest frame a stranger may send. All it can ask for is a claim (an invite token of at most 32
-/// sessions and 8 address hints: under 11 KiB) or a rotation (a few hundred bytes); a bigger frame from
-/// a key with no grant is refused from its header, before its body is read.
+/// sessions and 8 address hints: under 11 KiB), a connect-request (a profile of at most 3,968 bytes and
+/// a short note) or a rotation (a few hundred bytes); a bigger frame from a key with no grant is refused
+/// from its header, before its body is read.
 pub(crate) const STRANGER_MAX_FRAME: usize = 16 * 1024;
 /// How long a stranger's connection may stay open without its key becoming known (by claiming an
 /// invite, or by a rotation into a grant), so strangers cannot sit on the few places they have.
@@ -67,6 +70,7 @@ pub(crate) fn audited(env: &Envelope, me: &PublicId) -> Audited {
         Message::Inject(m) => ("inject", Some(m.session.clone()), Some(m.signature.to_vec()), Some(&m.text)),
         Message::Log(m) => ("log", Some(m.session.clone()), Some(m.signature.to_vec()), Some(&m.text)),
         Message::Claim(m) => ("claim", None, Some(m.signature.to_vec()), None),
+        Message::ConnectRequest(m) => ("connect-request", None, Some(m.signature.to_vec()), Some(&m.note)),
         Message::Rotation(r) => {
             let both = [r.old_sig.as_slice(), r.new_sig.as_slice()].concat();
             let signed = r.signed_bytes();
@@ -96,6 +100,8 @@ fn message_name(m: &Message) -> &'static str {
         Message::ClaimAccepted { .. } => "claim-accepted",
         Message::Rotation(_) => "rotation",
         Message::Error(_) => "error",
+        Message::ConnectRequest(_) => "connect-request",
+        Message::ConnectResponse { .. } => "connect-response",
     }
 }
 
@@ -288,6 +294,9 @@ impl Inner {
             Message::Inject(m) => self.inject(remote, &standing, conn, m, what, stream).await,
             Message::Log(m) => self.log(remote, &standing, conn, m, what, stream).await,
             Message::Claim(m) => self.claim(remote, &standing, conn, m, what, stream).await,
+            Message::ConnectRequest(m) => {
+                self.connect_request(remote, &standing, conn, m, what, stream).await
+            }
             Message::Rotation(r) => self.rotation(remote, conn, r, what, stream).await,
             other => Err(Refusal::invalid(format!("a {} is not a request", message_name(other)))),
         }

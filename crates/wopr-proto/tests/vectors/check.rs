@@ -12,6 +12,7 @@ use wopr_identity::{PublicId, RotationRecord};
 use wopr_proto::channel::{ChannelError, OpeningKey};
 use wopr_proto::codec::{CodecError, Decode, Encode};
 use wopr_proto::frame::{FrameError, decode_frame};
+use wopr_proto::friend::{FriendAccept, FriendError, FriendRequest};
 use wopr_proto::handshake::{HandshakeError, HandshakeMessage, HandshakeRandom, Initiator, respond};
 use wopr_proto::invite::{InviteError, InviteToken, verify_claim};
 use wopr_proto::message::{Envelope, MessageError};
@@ -136,6 +137,40 @@ pub fn run(check: &str, input: &Value, identities: &Value) -> Result<Value, Refu
             record.verify().map_err(|e| Refusal::new("BadSignature", None, &e))?;
             Ok(json!({ "signed_bytes": hex::encode(record.signed_bytes()) }))
         }
+        "friend_request_line" => {
+            let me = key("me");
+            let request = FriendRequest::parse_line(input["line"].as_str().expect("line"))
+                .map_err(|e| friend_refusal(&e))?;
+            request.verify(&me, u64_of(&input["now_ms"])).map_err(|e| friend_refusal(&e))?;
+            Ok(json!({ "request": hex::encode(request.to_bytes()) }))
+        }
+        "friend_request" => {
+            let request = FriendRequest::parse(&bytes(&input["request"])).map_err(|e| friend_refusal(&e))?;
+            request.verify(&key("me"), u64_of(&input["now_ms"])).map_err(|e| friend_refusal(&e))?;
+            Ok(json!({ "line": request.to_line() }))
+        }
+        "friend_accept" => {
+            let accept = FriendAccept::parse(&bytes(&input["accept"])).map_err(|e| friend_refusal(&e))?;
+            let pending: Vec<FriendRequest> = input["pending"]
+                .as_array()
+                .expect("pending")
+                .iter()
+                .map(|p| FriendRequest::parse(&bytes(p)).expect("a pending request decodes"))
+                .collect();
+            let answered = accept
+                .verify_among(&key("me"), u64_of(&input["now_ms"]), &pending)
+                .map_err(|e| friend_refusal(&e))?;
+            let index = pending.iter().position(|p| p == answered).expect("one of them");
+            Ok(json!({ "line": accept.to_line(), "answers": index }))
+        }
+        "friend_accept_line" => {
+            let accept = FriendAccept::parse_line(input["line"].as_str().expect("line"))
+                .map_err(|e| friend_refusal(&e))?;
+            let pending = FriendRequest::parse_line(input["pending"].as_str().expect("pending"))
+                .expect("the pending request parses");
+            accept.verify(&key("me"), u64_of(&input["now_ms"]), &pending).map_err(|e| friend_refusal(&e))?;
+            Ok(json!({ "accept": hex::encode(accept.to_bytes()) }))
+        }
         other => panic!("unknown check {other:?}"),
     }
 }
@@ -186,6 +221,15 @@ fn replay_refusal(e: &ReplayError) -> Refusal {
 fn invite_refusal(e: &InviteError) -> Refusal {
     let name = match e {
         InviteError::Invalid(c) => format!("Invalid.{}", codec_name(c)),
+        other => variant(other),
+    };
+    Refusal::new(name, Some(e.code().as_u8()), e)
+}
+
+fn friend_refusal(e: &FriendError) -> Refusal {
+    let name = match e {
+        FriendError::Malformed(c) => format!("Malformed.{}", codec_name(c)),
+        FriendError::BadField { field, .. } => format!("BadField.{field}"),
         other => variant(other),
     };
     Refusal::new(name, Some(e.code().as_u8()), e)

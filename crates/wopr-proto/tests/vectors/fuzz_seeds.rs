@@ -37,6 +37,11 @@ pub fn write(positive: &Value, negative: &Value) {
     }
     seeds.insert(("invite", bytes(&positive["invite"]["token"])));
     seeds.insert(("invite", positive["invite"]["uri"].as_str().expect("uri").as_bytes().to_vec()));
+    for kind in ["request", "accept"] {
+        let f = &positive["friend"][kind];
+        seeds.insert(("friend", bytes(&f["bytes"])));
+        seeds.insert(("friend", f["line"].as_str().expect("line").as_bytes().to_vec()));
+    }
     let all = positive["accepted"].as_array().expect("accepted").iter();
     for case in all.chain(negative["negative"].as_array().expect("negative")) {
         let input = &case["input"];
@@ -56,6 +61,11 @@ pub fn write(positive: &Value, negative: &Value) {
             "invite_parse" if str_of("uri").len() < 4096 => vec![("invite", str_of("uri").into_bytes())],
             "invite_claim" => vec![("invite", bytes(&input["token"]))],
             "public_id" => vec![("text", text(TEXT_PUBLIC_ID, &str_of("text")))],
+            "friend_request_line" | "friend_accept_line" if str_of("line").len() < 4096 => {
+                vec![("friend", str_of("line").into_bytes())]
+            }
+            "friend_request" => vec![("friend", bytes(&input["request"]))],
+            "friend_accept" => vec![("friend", bytes(&input["accept"]))],
             "rotation_json" => vec![("text", text(TEXT_ROTATION_JSON, &str_of("json")))],
             _ => vec![],
         };

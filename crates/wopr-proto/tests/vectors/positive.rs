@@ -12,8 +12,16 @@ use wopr_proto::message::{DoneStatus, Message};
 use crate::fixtures::{FIXTURES, INITIATOR_RANDOM, NOW, RESPONDER_RANDOM, name_of};
 use crate::world::{NamedEnvelope, World};
 
-const DOMAINS: [&str; 6] =
-    ["handshake hello", "handshake ack", "transcript", "message", "invite", "rotation"];
+const DOMAINS: [&str; 8] = [
+    "handshake hello",
+    "handshake ack",
+    "transcript",
+    "message",
+    "invite",
+    "rotation",
+    "friend request",
+    "friend accept",
+];
 
 pub fn generate(world: &World, accepted: Vec<Value>) -> Value {
     json!({
@@ -50,7 +58,35 @@ pub fn generate(world: &World, accepted: Vec<Value>) -> Value {
             "record_json_text": serde_json::to_string(&world.rotation).expect("json"),
             "envelope": hex::encode(world.envelope("rotation").to_bytes()),
         },
+        "friend": friend(world),
         "accepted": accepted,
+    })
+}
+
+/// alice's friend request to bob and bob's accept (§15): fields, signed bytes, encodings and lines.
+fn friend(w: &World) -> Value {
+    let (req, acc) = (&w.friend_request, &w.friend_accept);
+    json!({
+        "request": {
+            "to": name_of(&req.to),
+            "from": name_of(&req.from.key),
+            "name": req.from.name,
+            "hints": req.from.hints,
+            "ts_ms": req.ts_ms,
+            "signed_bytes": hex::encode(req.signed_bytes()),
+            "bytes": hex::encode(req.to_bytes()),
+            "line": req.to_line(),
+        },
+        "accept": {
+            "to": name_of(&acc.to),
+            "from": name_of(&acc.from.key),
+            "name": acc.from.name,
+            "hints": acc.from.hints,
+            "ts_ms": acc.ts_ms,
+            "signed_bytes": hex::encode(acc.signed_bytes()),
+            "bytes": hex::encode(acc.to_bytes()),
+            "line": acc.to_line(),
+        },
     })
 }
 

@@ -1,9 +1,10 @@
 //! Everything the vectors are made of, built once from the fixed inputs in [`crate::fixtures`]: the
 //! handshake between alice (initiator) and bob (responder), the envelopes of a few requests and their
-//! answers, two invites and bob's rotation to bob_next.
+//! answers, two invites, bob's rotation to bob_next, and alice's friend request to bob with bob's accept.
 
 use wopr_identity::{Identity, PublicId, RotationReason, RotationRecord};
 use wopr_proto::ErrorCode;
+use wopr_proto::friend::{FriendAccept, FriendRequest};
 use wopr_proto::handshake::{
     HandshakeMessage, HandshakeRandom, Hello, HelloAck, Initiator, Session, SessionKeys, derive_keys,
     respond, transcript_hash,
@@ -45,6 +46,10 @@ pub struct World {
     /// bob's invite for alice, which alice claims in the `claim` envelope.
     pub claim_token: InviteToken,
     pub rotation: RotationRecord,
+    /// alice's friend request to bob (two hints, one that the line form must escape), dated `NOW`.
+    pub friend_request: FriendRequest,
+    /// bob's accept of it, a second later.
+    pub friend_accept: FriendAccept,
 }
 
 pub fn random(r: ([u8; 32], [u8; 32])) -> HandshakeRandom {
@@ -85,6 +90,18 @@ impl World {
         .expect("invite");
         let rotation = RotationRecord::new(&bob, &bob_next, RotationReason::Scheduled, NOW);
         rotation.verify().expect("rotation verifies");
+
+        let friend_request = FriendRequest::new(
+            &alice,
+            "alice",
+            vec!["127.0.0.1:7438".into(), "relay https://relay.example/?a=1,b=2".into()],
+            bob.public_id(),
+            NOW,
+        )
+        .expect("friend request");
+        let friend_accept =
+            FriendAccept::new(&bob, "bob", vec!["127.0.0.1:7439".into()], &friend_request, NOW + 1000)
+                .expect("friend accept");
 
         let me = bob.public_id();
         let mut envelopes = Vec::new();
@@ -171,6 +188,8 @@ impl World {
             invite,
             claim_token,
             rotation,
+            friend_request,
+            friend_accept,
         }
     }
 

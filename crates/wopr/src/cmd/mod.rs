@@ -2,6 +2,7 @@
 
 mod config;
 mod daemon;
+mod discover;
 mod id;
 mod model;
 mod node;
@@ -57,6 +58,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Sandbox(c) => sandbox::run(&ctx, c),
         Command::Security(crate::cli::SecurityCmd::Show { json }) => security::show(&ctx, json),
         Command::Daemon(c) => daemon::run(&ctx, c),
+        Command::Discover(c) => discover::run(&ctx, c),
         Command::Completions { .. } => Ok(()),
     }
 }

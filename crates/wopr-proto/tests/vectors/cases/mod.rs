@@ -4,6 +4,7 @@
 //! named here). The generator runs each case through the code ([`crate::check::run`]) and stops if the
 //! outcome differs from what is written here, so a committed case is both a requirement and a fact.
 
+mod friend;
 mod handshake;
 mod identity;
 mod invite;
@@ -75,6 +76,10 @@ pub fn all(world: &World, identities: &Value) -> (Vec<Value>, Vec<Value>) {
         invite::parse(world, identities),
         invite::claim(world, identities),
         identity::rotation_json(world, identities),
+        friend::request_line(world, identities),
+        friend::request_bytes(world, identities),
+        friend::accept_bytes(world, identities),
+        friend::accept_line(world, identities),
     ];
     let mut accepted = Vec::new();
     let mut negative = Vec::new();

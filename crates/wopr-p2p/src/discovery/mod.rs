@@ -1,0 +1,525 @@
+//! Discovery: topics over iroh-gossip, the profiles seen there, and the spam layers around them.
+//!
+//! A node joins a topic under its id (`wopr_proto::discovery::topic_id`), bootstrapping from the nodes
+//! its sources name ([`bootstrap`]): static `discover.bootstrap` entries, known peers' addresses, LAN
+//! and DHT rendezvous. In each topic it announces its signed profile on joining, again whenever a
+//! neighbour or a new peer appears (so newcomers learn it at once, coalesced to once a second), and every
+//! [`ANNOUNCE_EVERY`]; it withdraws it on leaving. Everything it receives goes through the
+//! [`PeerTable`] (layer 1, signatures; layer 2, the `only` list; bounds and expiry), then, where it runs,
+//! the AI content filter (layer 3, [`filter`]). Connect-requests (layer 4) are in `server::connect`,
+//! and grants stay bound to the requester's key (layer 5).
+
+mod api;
+mod bootstrap;
+pub(crate) mod filter;
+pub(crate) mod gate;
+pub mod settings;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use futures::StreamExt;
+use iroh::EndpointId;
+use iroh_gossip::api::{Event, GossipReceiver, GossipSender};
+use iroh_gossip::{Gossip, TopicId};
+use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use wopr_identity::PublicId;
+use wopr_proto::Encode;
+use wopr_proto::discovery::{
+    MAX_TOPIC_MESSAGE, Offer, PeerTable, Profile, TopicMessage, Verdict, Withdraw, check_topic_name, topic_id,
+};
+use wopr_store::Decision;
+
+use crate::inner::{Audited, Inner, lock};
+use crate::{P2pError, PeerPath};
+pub use api::{Connected, DiscoverStatus};
+pub use bootstrap::{SourceStatus, Sources};
+pub use settings::{AcceptPolicy, DiscoverSettings, FilterMode};
+pub use view::{DiscoveryEvent, PeerView, PendingView, TopicStatus};
+
+/// Connect-requests held for the owner at once (`discover.accept = ask`); more are refused.
+pub const MAX_PENDING_CONNECTS: usize = 32;
+
+/// A connect-request held for the owner's decision.
+pub(crate) struct PendingConnect {
+    pub(crate) peer: PeerView,
+    pub(crate) note: String,
+    pub(crate) decide: tokio::sync::oneshot::Sender<bool>,
+}
+
+/// Most topics one node is in at once.
+pub const MAX_JOINED_TOPICS: usize = 16;
+/// How often a node repeats its profile in each topic (peers expire after three silent periods).
+pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(wopr_proto::discovery::PEER_TTL_MS / 3);
+/// Shortest gap between two announces in one topic, however many newcomers ask for one.
+const REANNOUNCE_GAP: Duration = Duration::from_secs(1);
+/// How long after a newcomer appears the node answers with its own profile (lets several coalesce).
+const REANNOUNCE_DELAY: Duration = Duration::from_millis(50);
+/// How often silent peers are looked for.
+const EXPIRE_EVERY: Duration = Duration::from_secs(5);
+/// How long leaving waits for the withdrawal to go out before dropping the topic.
+const WITHDRAW_GRACE: Duration = Duration::from_millis(300);
+
+/// Discovery's state in a node.
+pub(crate) struct Discovery {
+    pub(crate) gossip: Gossip,
+    /// Gossip connections open now (see [`gate`]).
+    pub(crate) open: Arc<AtomicUsize>,
+    state: Mutex<State>,
+    events: broadcast::Sender<DiscoveryEvent>,
+    pub(crate) settings: Mutex<DiscoverSettings>,
+    pub(crate) filter: filter::Filter,
+    /// The `updated` of the last profile signed, so every new one is strictly newer.
+    last_updated: AtomicU64,
+    /// Where bootstrap nodes came from, for `discover status`.
+    pub(crate) sources: Mutex<bootstrap::Sources>,
+    pending: Mutex<HashMap<PublicId, PendingConnect>>,
+}
+
+struct State {
+    table: PeerTable,
+    joined: HashMap<String, Joined>,
+}
+
+struct Joined {
+    sender: GossipSender,
+    wake: Arc<Notify>,
+    neighbors: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Discovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discovery").finish_non_exhaustive()
+    }
+}
+
+impl Discovery {
+    /// Discovery for the node `me` on `endpoint`, with `settings`.
+    pub(crate) fn new(endpoint: iroh::Endpoint, me: PublicId, settings: DiscoverSettings) -> Discovery {
+        let gossip = Gossip::builder().max_message_size(MAX_TOPIC_MESSAGE).spawn(endpoint);
+        let mut table = PeerTable::new(me);
+        table.set_only(settings.only.clone());
+        Discovery {
+            gossip,
+            open: Arc::default(),
+            state: Mutex::new(State { table, joined: HashMap::new() }),
+            events: broadcast::channel(1024).0,
+            filter: filter::Filter::new(settings.filter),
+            settings: Mutex::new(settings),
+            last_updated: AtomicU64::new(0),
+            sources: Mutex::default(),
+            pending: Mutex::default(),
+        }
+    }
+
+    /// Holds a connect-request of `peer` for the owner.
+    pub(crate) fn hold(&self, peer: PublicId, request: PendingConnect) -> Result<(), String> {
+        let mut pending = lock(&self.pending);
+        if pending.contains_key(&peer) {
+            return Err("your earlier request is still waiting for the owner".into());
+        }
+        if pending.len() >= MAX_PENDING_CONNECTS {
+            return Err("too many requests are waiting for this node's owner; try later".into());
+        }
+        pending.insert(peer, request);
+        Ok(())
+    }
+
+    pub(crate) fn drop_pending(&self, peer: &PublicId) {
+        lock(&self.pending).remove(peer);
+    }
+
+    /// The requests waiting for the owner.
+    pub(crate) fn pending(&self) -> Vec<PendingView> {
+        let mut out: Vec<PendingView> = lock(&self.pending)
+            .values()
+            .map(|p| PendingView { peer: p.peer.clone(), note: p.note.clone() })
+            .collect();
+        out.sort_by(|a, b| a.peer.id.cmp(&b.peer.id));
+        out
+    }
+
+    /// The owner's answer to a waiting request of the peer `query` names (short or full id); returns
+    /// the requester's key.
+    pub(crate) fn decide(&self, query: &str, accept: bool) -> Result<PublicId, P2pError> {
+        let mut pending = lock(&self.pending);
+        let query = query.trim();
+        let key = pending
+            .keys()
+            .find(|k| k.to_hex() == query || k.short() == query)
+            .copied()
+            .ok_or_else(|| P2pError::Invalid(format!("no connect request from {query:?} is waiting")))?;
+        if let Some(p) = pending.remove(&key) {
+            let _ = p.decide.send(accept);
+        }
+        Ok(key)
+    }
+
+    /// Events from every joined topic, from now on.
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<DiscoveryEvent> {
+        self.events.subscribe()
+    }
+
+    fn emit(&self, event: DiscoveryEvent) {
+        // No subscriber is fine: events are for whoever watches.
+        let _ = self.events.send(event);
+    }
+
+    /// The joined topics with their counts.
+    pub(crate) fn topics(&self) -> Vec<TopicStatus> {
+        let state = lock(&self.state);
+        let mut out: Vec<TopicStatus> = state
+            .joined
+            .iter()
+            .map(|(name, j)| TopicStatus {
+                name: name.clone(),
+                id: hex::encode(topic_id(name)),
+                peers: state.table.peers(Some(name)).filter(|(_, e)| self.filter.shows(&e.verdict)).count(),
+                neighbors: j.neighbors.load(Ordering::Relaxed),
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+
+    /// The peers listed in `topic` (or every topic): those the filters let through, or with `all`,
+    /// everything held, filtered ones included with the reason.
+    pub(crate) fn peers(&self, topic: Option<&str>, all: bool) -> Vec<PeerView> {
+        let state = lock(&self.state);
+        let mut out: Vec<PeerView> = state
+            .table
+            .peers(topic)
+            .filter(|(_, e)| all || self.filter.shows(&e.verdict))
+            .map(|(t, e)| PeerView::of(t, e))
+            .collect();
+        out.sort_by(|a, b| (&a.topic, &a.id).cmp(&(&b.topic, &b.id)));
+        out
+    }
+
+    /// A listed peer by id, short id or profile name, with the topic it was seen in and its profile.
+    pub(crate) fn find(&self, query: &str) -> Option<(String, Profile)> {
+        let state = lock(&self.state);
+        state
+            .table
+            .find(query)
+            .filter(|(_, e)| self.filter.shows(&e.verdict))
+            .map(|(t, e)| (t.to_string(), e.profile.clone()))
+    }
+
+    /// Whether this node is in `topic`.
+    pub(crate) fn is_joined(&self, topic: &str) -> bool {
+        lock(&self.state).joined.contains_key(topic)
+    }
+
+    fn next_updated(&self, now_ms: u64) -> u64 {
+        let mut last = self.last_updated.load(Ordering::Relaxed);
+        loop {
+            let next = now_ms.max(last + 1);
+            match self.last_updated.compare_exchange(last, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    fn wake_all(&self) {
+        for j in lock(&self.state).joined.values() {
+            j.wake.notify_one();
+        }
+    }
+}
+
+impl Inner {
+    /// This node's signed profile for `topic`, with its current content and address hints.
+    pub(crate) fn my_profile(&self, topic: &str) -> Result<Profile, P2pError> {
+        let d = &self.discovery;
+        let content = lock(&d.settings).content.clone();
+        let updated = d.next_updated(self.now());
+        Profile::with_hints(&self.identity, content, vec![topic.to_string()], self.addr_hints(), updated)
+            .map_err(|e| P2pError::Invalid(format!("your profile: {e}")))
+    }
+
+    /// Joins `topic`; returns `false` if this node was already in it.
+    pub(crate) async fn join_topic(self: &Arc<Self>, topic: &str) -> Result<bool, P2pError> {
+        check_topic_name(topic).map_err(|e| P2pError::Invalid(format!("topic {topic:?}: {e}")))?;
+        let d = &self.discovery;
+        {
+            let state = lock(&d.state);
+            if state.joined.contains_key(topic) {
+                return Ok(false);
+            }
+            if state.joined.len() >= MAX_JOINED_TOPICS {
+                return Err(P2pError::Invalid(format!(
+                    "this node is in {MAX_JOINED_TOPICS} topics already; leave one first"
+                )));
+            }
+        }
+        let bootstrap = self.bootstrap_ids().await;
+        let id = TopicId::from_bytes(topic_id(topic));
+        let sub = d
+            .gossip
+            .subscribe(id, bootstrap.clone())
+            .await
+            .map_err(|e| P2pError::Offline(format!("cannot join topic {topic:?}: {e}")))?;
+        let (sender, receiver) = sub.split();
+        let wake = Arc::new(Notify::new());
+        let neighbors = Arc::new(AtomicUsize::new(0));
+        let task = tokio::spawn(run_topic(
+            Arc::downgrade(self),
+            topic.to_string(),
+            receiver,
+            sender.clone(),
+            wake.clone(),
+            neighbors.clone(),
+        ));
+        let mut state = lock(&d.state);
+        state.table.join(topic);
+        state.joined.insert(topic.to_string(), Joined { sender, wake, neighbors, task });
+        drop(state);
+        tracing::info!(topic, bootstrap = bootstrap.len(), "joined topic");
+        d.emit(DiscoveryEvent::Joined { topic: topic.to_string() });
+        Ok(true)
+    }
+
+    /// Leaves `topic`, withdrawing this node's profile first; returns `false` if it was not in it.
+    pub(crate) async fn leave_topic(&self, topic: &str) -> Result<bool, P2pError> {
+        let d = &self.discovery;
+        let Some(joined) = lock(&d.state).joined.remove(topic) else { return Ok(false) };
+        let withdraw =
+            TopicMessage::Withdraw(Withdraw::new(&self.identity, topic, d.next_updated(self.now())));
+        if joined.sender.broadcast(withdraw.to_bytes().into()).await.is_ok() {
+            tokio::time::sleep(WITHDRAW_GRACE).await;
+        }
+        drop(joined);
+        lock(&d.state).table.leave(topic);
+        d.emit(DiscoveryEvent::Left { topic: topic.to_string() });
+        Ok(true)
+    }
+
+    /// Leaves every topic (withdrawing), for a graceful stop.
+    pub(crate) async fn leave_all(&self) {
+        let topics: Vec<String> = lock(&self.discovery.state).joined.keys().cloned().collect();
+        for t in topics {
+            let _ = self.leave_topic(&t).await;
+        }
+    }
+
+    /// Replaces the profile content (already checked) and re-announces it in every topic.
+    pub(crate) fn set_profile_content(&self, content: String) {
+        lock(&self.discovery.settings).content = content;
+        self.discovery.wake_all();
+    }
+
+    /// Re-reads the discovery settings that can change while running: `only`, filter and policy.
+    pub(crate) fn reload_discovery(&self, settings: DiscoverSettings) {
+        let d = &self.discovery;
+        lock(&d.state).table.set_only(settings.only.clone());
+        d.filter.set_mode(settings.filter);
+        let content_changed = lock(&d.settings).content != settings.content;
+        *lock(&d.settings) = settings;
+        if content_changed {
+            d.wake_all();
+        }
+    }
+
+    async fn announce(&self, topic: &str, sender: &GossipSender) {
+        match self.my_profile(topic) {
+            Ok(p) => {
+                if let Err(e) = sender.broadcast(TopicMessage::Announce(p).to_bytes().into()).await {
+                    tracing::debug!(%e, topic, "announce");
+                }
+            }
+            Err(e) => tracing::warn!(%e, topic, "cannot announce"),
+        }
+    }
+
+    /// Handles one gossip message of `topic` relayed by `from`; returns whether it listed a new peer.
+    fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> bool {
+        let now = self.now();
+        let message = match TopicMessage::parse(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                self.audit_topic_refusal(&from, format!("malformed topic message in {topic}: {e}"));
+                return false;
+            }
+        };
+        let d = &self.discovery;
+        let offer = lock(&d.state).table.offer(topic, &message, now);
+        let author = message.author();
+        match offer {
+            Offer::New | Offer::Updated { .. } => {
+                let is_new = offer == Offer::New;
+                let entry = {
+                    let state = lock(&d.state);
+                    state
+                        .table
+                        .peers(Some(topic))
+                        .find(|(_, e)| e.profile.author == author)
+                        .map(|(_, e)| e.clone())
+                };
+                let Some(entry) = entry else { return false };
+                if is_new {
+                    let what = Audited { action: "profile", ..Audited::default() };
+                    self.record_soon(
+                        &author,
+                        &what,
+                        Decision::Accepted,
+                        Some(format!("listed in topic {topic}")),
+                    );
+                }
+                if d.filter.wants(&entry.verdict) {
+                    filter::judge(self.clone(), topic.to_string(), entry.profile.clone(), is_new);
+                } else if d.filter.shows(&entry.verdict) {
+                    let peer = PeerView::of(topic, &entry);
+                    d.emit(if is_new {
+                        DiscoveryEvent::Appeared { peer }
+                    } else {
+                        DiscoveryEvent::Updated { peer }
+                    });
+                }
+                is_new
+            }
+            Offer::Withdrawn => {
+                d.emit(DiscoveryEvent::Gone {
+                    topic: topic.to_string(),
+                    id: author.short(),
+                    public_key: author.to_hex(),
+                    why: "withdrawn",
+                });
+                false
+            }
+            Offer::Refused(e) => {
+                self.audit_topic_refusal(
+                    &from,
+                    format!("refused a profile claiming to be {} in {topic}: {e}", author.short()),
+                );
+                false
+            }
+            Offer::Full => {
+                self.audit_topic_refusal(
+                    &from,
+                    format!("topic {topic} is full; {} not listed", author.short()),
+                );
+                false
+            }
+            Offer::Stale | Offer::Unchanged | Offer::Ignored => false,
+        }
+    }
+
+    /// Audits a refused topic message, at most once a minute per relaying neighbour (a flood of forged
+    /// profiles must not fill the audit log).
+    fn audit_topic_refusal(&self, from: &PublicId, reason: String) {
+        if lock(&self.limits).audit_flood(from, self.now()) {
+            let what = Audited { action: "profile", ..Audited::default() };
+            self.record_soon(from, &what, Decision::Refused, Some(reason));
+        }
+    }
+
+    /// Records layer 3's ruling on a profile and tells watchers.
+    pub(crate) fn apply_verdict(&self, topic: &str, profile: &Profile, verdict: Verdict, is_new: bool) {
+        let d = &self.discovery;
+        let entry = {
+            let mut state = lock(&d.state);
+            state.table.set_verdict(topic, &profile.author, profile.updated_ms, verdict);
+            state
+                .table
+                .peers(Some(topic))
+                .find(|(_, e)| e.profile.author == profile.author)
+                .map(|(_, e)| e.clone())
+        };
+        let Some(entry) = entry else { return };
+        let peer = PeerView::of(topic, &entry);
+        d.emit(match &entry.verdict {
+            Verdict::Filtered(_) => DiscoveryEvent::Filtered { peer },
+            _ if is_new => DiscoveryEvent::Appeared { peer },
+            _ => DiscoveryEvent::Updated { peer },
+        });
+    }
+
+    fn expire_peers(&self) {
+        let d = &self.discovery;
+        let gone = lock(&d.state).table.expire(self.now());
+        for (topic, key) in gone {
+            d.emit(DiscoveryEvent::Gone { topic, id: key.short(), public_key: key.to_hex(), why: "expired" });
+        }
+    }
+
+    /// How this node's packets reach a peer, if a connection is open (for `doctor net`).
+    pub(crate) fn path_of(&self, peer: &PublicId) -> Option<PeerPath> {
+        let conns = self.pool.live(peer).into_iter().chain(self.registry.of(peer));
+        let paths: Vec<PeerPath> = conns.filter_map(|c| crate::endpoint::selected_path(&c)).collect();
+        paths.iter().find(|p| matches!(p, PeerPath::Direct(_))).or(paths.first()).cloned()
+    }
+}
+
+/// One topic's loop: received messages, neighbour changes, periodic announces and expiry.
+async fn run_topic(
+    inner: Weak<Inner>,
+    topic: String,
+    mut receiver: GossipReceiver,
+    sender: GossipSender,
+    wake: Arc<Notify>,
+    neighbors: Arc<AtomicUsize>,
+) {
+    let mut next_announce = Instant::now();
+    let mut last_announce: Option<Instant> = None;
+    let mut expiry = tokio::time::interval(EXPIRE_EVERY);
+    loop {
+        let mut soon = false;
+        tokio::select! {
+            event = receiver.next() => {
+                let Some(inner) = inner.upgrade() else { return };
+                match event {
+                    Some(Ok(Event::Received(m))) => {
+                        let from = PublicId(*m.delivered_from.as_bytes());
+                        soon = inner.on_topic_message(&topic, &m.content, from);
+                    }
+                    Some(Ok(Event::NeighborUp(_))) => {
+                        neighbors.fetch_add(1, Ordering::Relaxed);
+                        soon = true;
+                    }
+                    Some(Ok(Event::NeighborDown(_))) => {
+                        let _ = neighbors.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                    }
+                    Some(Ok(Event::Lagged)) => tracing::warn!(topic, "discovery fell behind; some messages were dropped"),
+                    Some(Err(e)) => {
+                        tracing::warn!(%e, topic, "topic subscription ended");
+                        return;
+                    }
+                    None => return,
+                }
+            }
+            () = tokio::time::sleep_until(next_announce) => {
+                let Some(inner) = inner.upgrade() else { return };
+                inner.announce(&topic, &sender).await;
+                last_announce = Some(Instant::now());
+                next_announce = Instant::now() + ANNOUNCE_EVERY;
+            }
+            () = wake.notified() => soon = true,
+            _ = expiry.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                inner.expire_peers();
+            }
+        }
+        if soon {
+            let earliest = last_announce.map_or(Instant::now(), |at| at + REANNOUNCE_GAP);
+            next_announce = next_announce.min(earliest.max(Instant::now() + REANNOUNCE_DELAY));
+        }
+    }
+}
+
+/// The endpoint id of a WOPR key (infallible for keys that came from a verified signature).
+pub(crate) fn endpoint_of(key: &PublicId) -> Option<EndpointId> {
+    EndpointId::from_bytes(key.as_bytes()).ok()
+}
