@@ -41,6 +41,8 @@ pub enum Request {
     },
     /// Discovery: topics, profiles, connect-requests.
     Discover(DiscoverOp),
+    /// The friend protocol.
+    Friend(FriendOp),
     /// Shut down gracefully.
     Stop,
 }
@@ -120,5 +122,27 @@ pub enum Reply {
         code: i32,
         /// What went wrong, for the user.
         message: String,
+    },
+}
+
+/// A friend-protocol request that needs the node (lists and rules are read from `friends.json`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "kebab-case")]
+pub enum FriendOp {
+    /// Send a friend request.
+    Request {
+        /// A peer seen in a topic, a name or id from `peers.json`/`access.json`, or a full key.
+        target: String,
+    },
+    /// Accept a waiting request (by name or id), a pasted `FRIEND_REQUEST` line, or take a pasted
+    /// `FRIEND_ACCEPT` line.
+    Accept {
+        /// The name, id or line.
+        query: String,
+    },
+    /// End a friendship (and revoke its grant).
+    Remove {
+        /// The friend's name or id.
+        query: String,
     },
 }

@@ -10,6 +10,7 @@
 mod backend;
 pub mod client;
 pub mod discover;
+pub mod friend;
 pub mod ipc;
 pub mod lifecycle;
 mod server;

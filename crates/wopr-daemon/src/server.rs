@@ -196,6 +196,7 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
             Err(r) => r,
         },
         Request::Discover(op) => crate::discover::handle(node, op).await,
+        Request::Friend(op) => crate::friend::handle(node, op).await,
         Request::Rotate { .. } | Request::Stop => unreachable_reply(),
     }
 }

@@ -200,7 +200,8 @@ impl Inner {
                 }
                 done @ (Message::InjectDone { .. }
                 | Message::ClaimAccepted { .. }
-                | Message::ConnectResponse { .. }) => return Ok(done),
+                | Message::ConnectResponse { .. }
+                | Message::FriendAccept(_)) => return Ok(done),
                 other => {
                     return Err(P2pError::Protocol {
                         peer: peer.short(),

@@ -28,6 +28,7 @@ mod deliver;
 pub mod discovery;
 mod endpoint;
 mod error;
+mod friends;
 mod handshake;
 mod inner;
 mod invite;
@@ -44,6 +45,7 @@ pub use config::{
 pub use deliver::RotationReport;
 pub use endpoint::PeerPath;
 pub use error::P2pError;
+pub use friends::{Accepted, FriendOutcome, KEY_FRIEND_NAME, my_friend_name};
 pub use invite::{create_invite, parse_invite, store_capabilities, wire_capabilities};
 pub use node::Node;
 pub use server::limits::{MAX_STRANGERS, PeerLimits, REQUEST_LIMIT};

@@ -251,7 +251,7 @@ impl Node {
         self.inner.endpoint.close().await;
     }
 
-    async fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {
+    pub(crate) async fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {
         let now = wopr_store::now_ms();
         let peers = self.inner.peers_doc().await?;
         match peers.resolve(query, now) {

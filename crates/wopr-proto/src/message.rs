@@ -12,6 +12,7 @@ use wopr_identity::{Identity, PublicId, RotationReason, RotationRecord, Signatur
 use crate::codec::{CodecError, Decode, Encode, Reader, Writer};
 use crate::discovery::{MAX_PROFILE_BYTES, MAX_TOPIC_NAME, Profile, ProfileError};
 use crate::frame::MAX_PAYLOAD;
+use crate::friend::{FriendAccept, FriendError, FriendRequest, MAX_FRIEND_BYTES};
 use crate::invite::{Capabilities, InviteToken, MAX_SESSION_NAME, MAX_SESSIONS};
 
 /// Signature domain of author-signed messages.
@@ -232,6 +233,13 @@ pub enum Message {
     Error(ErrorMessage),
     /// Type 10: ask for mutual trust after meeting in a topic.
     ConnectRequest(ConnectRequest),
+    /// Type 12: a friend request, signed by its author over all its fields (its `pubkey` must be the
+    /// connection's key). Answered by a `FriendAccept` (an auto-accept rule matched) or a
+    /// `ConnectResponse` saying it waits for the owner.
+    FriendRequest(FriendRequest),
+    /// Type 13: a friend accept, signed by the accepter; as a request it is answered by a
+    /// `ConnectResponse` naming the session the accepter got in return.
+    FriendAccept(FriendAccept),
     /// Type 11: the answer to a connect-request. Accepted, it carries the grant just stored.
     ConnectResponse {
         /// Whether the accepter granted anything.
@@ -260,6 +268,8 @@ impl Message {
             Message::Error(_) => 9,
             Message::ConnectRequest(_) => 10,
             Message::ConnectResponse { .. } => 11,
+            Message::FriendRequest(_) => 12,
+            Message::FriendAccept(_) => 13,
         }
     }
 
@@ -329,6 +339,12 @@ impl Message {
                 w.str(&m.note);
                 sig(w, &m.signature);
             }
+            Message::FriendRequest(m) => {
+                w.bytes(&m.to_bytes());
+            }
+            Message::FriendAccept(m) => {
+                w.bytes(&m.to_bytes());
+            }
             Message::ConnectResponse { accepted, sessions, capabilities, reason } => {
                 w.u8(u8::from(*accepted));
                 w.list(sessions, |w, s| {
@@ -395,8 +411,21 @@ impl Message {
                 capabilities: capabilities(r)?,
                 reason: r.string("connect reason", MAX_CONNECT_NOTE)?,
             },
+            12 => Message::FriendRequest(
+                FriendRequest::parse(r.bytes("friend request", MAX_FRIEND_BYTES)?).map_err(friend_codec)?,
+            ),
+            13 => Message::FriendAccept(
+                FriendAccept::parse(r.bytes("friend accept", MAX_FRIEND_BYTES)?).map_err(friend_codec)?,
+            ),
             v => return Err(CodecError::UnknownTag { what: "message type", value: u64::from(v) }),
         })
+    }
+}
+
+fn friend_codec(e: FriendError) -> CodecError {
+    match e {
+        FriendError::Malformed(c) => c,
+        _ => CodecError::Invalid("the friend message breaks its limits"),
     }
 }
 

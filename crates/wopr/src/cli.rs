@@ -68,6 +68,9 @@ pub enum Command {
     /// Run the background daemon that answers peers.
     #[command(subcommand)]
     Daemon(DaemonCmd),
+    /// Friends: signed requests and accepts, each friend with a dedicated session.
+    #[command(subcommand)]
+    Friend(FriendCmd),
     /// Find peers in topics, with no central server: join, profiles, connect.
     #[command(subcommand)]
     Discover(DiscoverCmd),
@@ -466,5 +469,48 @@ pub enum ProfileCmd {
         /// Publish without asking.
         #[arg(long)]
         yes: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FriendCmd {
+    /// Ask a peer to become friends (a peer seen in a topic, a name or id from `wopr peers`, or a key).
+    Request {
+        target: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Accept a waiting request (its name or id), or a pasted FRIEND_REQUEST or FRIEND_ACCEPT line.
+    Accept {
+        query: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Friends, and requests waiting either way.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// End a friendship and revoke its grant.
+    Remove { name: String },
+    /// Rules that accept friend requests without asking (`*`, a name, `a|b`, or a full key).
+    #[command(subcommand)]
+    AutoAccept(AutoAcceptCmd),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AutoAcceptCmd {
+    /// Add a rule.
+    Add { pattern: String },
+    /// Remove a rule.
+    Remove { pattern: String },
+    /// List the rules.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

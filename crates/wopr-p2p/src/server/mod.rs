@@ -16,6 +16,7 @@ pub(crate) mod limits;
 
 mod claim;
 mod connect;
+mod friend;
 mod inject;
 mod rotation;
 
@@ -102,6 +103,8 @@ fn message_name(m: &Message) -> &'static str {
         Message::Error(_) => "error",
         Message::ConnectRequest(_) => "connect-request",
         Message::ConnectResponse { .. } => "connect-response",
+        Message::FriendRequest(_) => "friend-request",
+        Message::FriendAccept(_) => "friend-accept",
     }
 }
 
@@ -297,6 +300,8 @@ impl Inner {
             Message::ConnectRequest(m) => {
                 self.connect_request(remote, &standing, conn, m, what, stream).await
             }
+            Message::FriendRequest(m) => self.friend_request(remote, &standing, conn, m, stream).await,
+            Message::FriendAccept(m) => self.friend_accept(remote, &standing, conn, m, stream).await,
             Message::Rotation(r) => self.rotation(remote, conn, r, what, stream).await,
             other => Err(Refusal::invalid(format!("a {} is not a request", message_name(other)))),
         }

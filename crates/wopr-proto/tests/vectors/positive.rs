@@ -293,6 +293,8 @@ pub fn message_fields(m: &Message) -> Value {
             "note": c.note,
             "signature": hex::encode(c.signature),
         }),
+        Message::FriendRequest(f) => json!({ "request": hex::encode(f.to_bytes()) }),
+        Message::FriendAccept(f) => json!({ "accept": hex::encode(f.to_bytes()) }),
         Message::ConnectResponse { accepted, sessions, capabilities, reason } => json!({
             "accepted": accepted,
             "sessions": sessions,

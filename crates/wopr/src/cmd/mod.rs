@@ -3,6 +3,7 @@
 mod config;
 mod daemon;
 mod discover;
+mod friend;
 mod id;
 mod model;
 mod node;
@@ -59,6 +60,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Security(crate::cli::SecurityCmd::Show { json }) => security::show(&ctx, json),
         Command::Daemon(c) => daemon::run(&ctx, c),
         Command::Discover(c) => discover::run(&ctx, c),
+        Command::Friend(c) => friend::run(&ctx, c),
         Command::Completions { .. } => Ok(()),
     }
 }

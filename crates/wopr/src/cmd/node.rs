@@ -21,6 +21,17 @@ pub async fn dispatch(
             .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() });
     }
     let node = start_node(ctx).await?;
+    if let Request::Friend(op) = request {
+        let reply = wopr_daemon::friend::handle(&node, op).await;
+        node.shutdown().await;
+        return match reply {
+            wopr_daemon::ipc::Reply::Ok(v) => Ok(v),
+            wopr_daemon::ipc::Reply::Error { code, message } => Err(Exit { code, message }),
+            wopr_daemon::ipc::Reply::Delta(_) => {
+                Err(Exit { code: 1, message: "unexpected streamed answer".into() })
+            }
+        };
+    }
     let result = match request {
         Request::Claim { token } => {
             node.claim(&token).await.map(|peer| serde_json::to_value(peer).unwrap_or_default())

@@ -134,7 +134,7 @@ pub fn envelope_decoding<'a>(world: &World, identities: &'a Value) -> Cases<'a> 
     c.add("truncated_header", env(inject[..20].to_vec()), Fails("Truncated", Some(3)));
     let unknown = Fails("UnknownTag", Some(3));
     c.add("type_0", env(raw(0, |_| {})), unknown);
-    c.add("type_12", env(raw(12, |_| {})), unknown);
+    c.add("type_14", env(raw(14, |_| {})), unknown);
     c.add(
         "inject_done_status_4",
         env(raw(4, |w| {

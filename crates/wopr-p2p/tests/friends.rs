@@ -1,0 +1,139 @@
+//! The friend protocol over the network: auto-accept rules, the owner's accept, and forged or
+//! unrelated messages refused.
+
+mod common;
+
+use std::time::Duration;
+
+use common::TestNode;
+use serde_json::{Value, json};
+use wopr_p2p::{FriendOutcome, NodeConfig};
+use wopr_proto::friend::{FriendAccept, FriendRequest};
+use wopr_store::{Capability, Config, ConfigKey, Home, friend_session_name};
+
+fn set(home: &Home, key: &str, value: Value) {
+    Config::of(home).set(&ConfigKey::parse(key).unwrap(), value).unwrap();
+}
+
+async fn node(name: &str, bootstrap: &[String]) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path().join("wopr"));
+    let identity = home.init_identity(false).unwrap();
+    set(&home, "discover.mdns", json!(false));
+    set(&home, "discover.dht", json!(false));
+    set(&home, "discover.bootstrap", json!(bootstrap));
+    set(&home, "friend.name", json!(name));
+    TestNode::start_with(dir, home, identity, NodeConfig::loopback()).await
+}
+
+/// Two nodes that see each other in a topic (so each knows how to reach the other).
+async fn pair() -> (TestNode, TestNode) {
+    let a = node("alice", &[]).await;
+    let b = node("bob", &[a.node.ticket()]).await;
+    a.node.join("meet").await.unwrap();
+    b.node.join("meet").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while b.node.discovered(Some("meet"), false).is_empty()
+        || a.node.discovered(Some("meet"), false).is_empty()
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the two never met");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    (a, b)
+}
+
+/// The state a friendship leaves on `me` for `friend` named `name`.
+fn check_friendship(me: &TestNode, friend: &TestNode, name: &str, my_name: &str) {
+    let doc = me.home.friends().load().unwrap();
+    let f = doc.by_key(&friend.id()).expect("a friend record");
+    assert_eq!(f.name, name);
+    let session = friend_session_name(name, &friend.id()).unwrap();
+    assert_eq!(f.session, session);
+    assert!(me.home.sessions().get(&session).is_ok(), "the dedicated session exists");
+    let access = me.home.access().load().unwrap();
+    let grants: Vec<_> = access.grants.iter().filter(|g| g.peer_key == friend.id()).collect();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(grants[0].sessions.iter().cloned().collect::<Vec<_>>(), vec![session.to_string()]);
+    assert_eq!(grants[0].capabilities.iter().copied().collect::<Vec<_>>(), [Capability::Message]);
+    let peers = me.home.peers().load().unwrap();
+    let p = peers.peers.iter().find(|p| p.public_key == friend.id()).expect("a peers.json record");
+    let theirs = friend_session_name(my_name, &me.id()).unwrap();
+    assert_eq!(p.sessions.iter().cloned().collect::<Vec<_>>(), vec![theirs.to_string()]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auto_accept_rule_makes_friends_at_once_with_message_only_and_a_session_each() {
+    let (a, b) = pair().await;
+    a.home.friends().add_rule("bob|carol").unwrap();
+    let outcome = b.node.friend_request(&a.id().short()).await.unwrap();
+    let FriendOutcome::Accepted(friend) = outcome else { panic!("{outcome:?}") };
+    assert_eq!(friend.public_key, a.id());
+    check_friendship(&a, &b, "bob", "alice");
+    check_friendship(&b, &a, "alice", "bob");
+    assert!(a.home.friends().load().unwrap().by_key(&b.id()).unwrap().auto_accepted);
+    // Each reaches only its session on the other, with `message`.
+    let on_a = friend_session_name("bob", &b.id()).unwrap();
+    b.node.log(&a.id().short(), on_a.as_str(), "hi alice").await.unwrap();
+    assert_eq!(a.backend.logs.lock().unwrap()[0].session, on_a.as_str());
+    let e = b.node.log(&a.id().short(), "main", "x").await.unwrap_err();
+    assert_eq!(e.exit_code(), 7, "{e}");
+    a.node.shutdown().await;
+    b.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_rule_the_request_waits_for_the_owner_whose_accept_reaches_the_requester() {
+    let (a, b) = pair().await;
+    a.home.friends().add_rule("carol").unwrap();
+    let outcome = b.node.friend_request(&a.id().short()).await.unwrap();
+    assert!(
+        matches!(&outcome, FriendOutcome::Pending { reason, .. } if reason.contains("owner")),
+        "{outcome:?}"
+    );
+    assert!(a.home.friends().load().unwrap().friends.is_empty());
+    assert_eq!(a.home.friends().load().unwrap().incoming.len(), 1);
+    let accepted = a.node.friend_accept("bob").await.unwrap();
+    assert_eq!(accepted.delivered, Ok(()));
+    assert!(accepted.line.starts_with("FRIEND_ACCEPT"));
+    check_friendship(&a, &b, "bob", "alice");
+    check_friendship(&b, &a, "alice", "bob");
+    assert!(a.home.friends().load().unwrap().incoming.is_empty());
+    assert!(b.home.friends().load().unwrap().outgoing.is_empty());
+    a.node.shutdown().await;
+    b.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn accepts_that_answer_no_request_of_ours_and_requests_for_another_key_are_refused() {
+    let (a, b) = pair().await;
+    // Bob accepts a request Alice never sent (made up from Alice's key): Alice refuses it.
+    let carol = wopr_identity::Identity::from_seeds([4; 32], [5; 32], 0);
+    let now = wopr_store::now_ms();
+    let made_up = FriendRequest::new(&carol, "carol", vec![], b.id(), now).unwrap();
+    let accept = FriendAccept::new(&b.identity(), "bob", vec![], &made_up, now).unwrap();
+    let e = a.node.friend_take_accept_line(&accept.to_line()).await.unwrap_err();
+    assert!(e.to_string().contains("addressed"), "mistargeted: {e}");
+    // Bob accepts a request signed by Alice that she never sent (not pending): refused as well.
+    let never_sent = FriendRequest::new(&a.identity(), "alice", vec![], b.id(), now).unwrap();
+    let accept = FriendAccept::new(&b.identity(), "bob", vec![], &never_sent, now).unwrap();
+    let e = a.node.friend_take_accept_line(&accept.to_line()).await.unwrap_err();
+    assert!(e.to_string().contains("pending"), "no pending request: {e}");
+    // Alice asks Bob, then a different accept (of another request) comes back: mismatched requestSig.
+    a.home.friends().add_rule("nobody").unwrap();
+    b.home.friends().add_rule("nobody").unwrap();
+    a.node.friend_request(&b.id().short()).await.unwrap();
+    let e = a.node.friend_take_accept_line(&accept.to_line()).await.unwrap_err();
+    assert!(e.to_string().contains("request"), "mismatched requestSig: {e}");
+    assert!(a.home.friends().load().unwrap().friends.is_empty());
+    // A request addressed to someone else, pasted into Alice: refused as not for her.
+    let for_carol = FriendRequest::new(&b.identity(), "bob", vec![], carol.public_id(), now).unwrap();
+    let e = a.node.friend_accept(&for_carol.to_line()).await.unwrap_err();
+    assert!(e.to_string().contains("friend request"), "{e}");
+    // A stale pasted request is refused too.
+    let stale = FriendRequest::new(&b.identity(), "bob", vec![], a.id(), now - 6 * 60_000).unwrap();
+    assert!(a.node.friend_accept(&stale.to_line()).await.is_err());
+    assert!(a.home.friends().load().unwrap().friends.is_empty());
+    assert!(a.home.access().load().unwrap().grants.is_empty());
+    a.node.shutdown().await;
+    b.node.shutdown().await;
+}
