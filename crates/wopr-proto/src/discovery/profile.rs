@@ -123,8 +123,13 @@ impl Profile {
             updated_ms,
             signature: [0; SIGNATURE_LEN],
         };
-        profile.check_shape()?;
-        profile.signature = identity.sign(PROFILE_DOMAIN, &profile.signed_bytes());
+        profile.check_fields()?;
+        let signed = profile.signed_bytes();
+        let len = signed.len() + SIGNATURE_LEN;
+        if len > MAX_PROFILE_BYTES {
+            return Err(ProfileError::TooLarge { len });
+        }
+        profile.signature = identity.sign(PROFILE_DOMAIN, &signed);
         Ok(profile)
     }
 
@@ -146,8 +151,9 @@ impl Profile {
         w.u64(self.updated_ms);
     }
 
-    /// The limits of every field and of the whole (a decoder checks the fields' lengths as it reads).
-    fn check_shape(&self) -> Result<(), ProfileError> {
+    /// The limits of every field (a decoder checks the fields' lengths as it reads). The limit of the
+    /// whole is checked on the encoding, once: by `new` on the bytes it signs, by `parse` on its input.
+    fn check_fields(&self) -> Result<(), ProfileError> {
         if self.content.len() > MAX_CONTENT {
             return Err(ProfileError::ContentTooLarge { len: self.content.len() });
         }
@@ -159,10 +165,6 @@ impl Profile {
         }
         if self.hints.len() > MAX_HINTS || self.hints.iter().any(|h| h.is_empty() || h.len() > MAX_HINT_LEN) {
             return Err(ProfileError::BadHints);
-        }
-        let len = self.signed_bytes().len() + SIGNATURE_LEN;
-        if len > MAX_PROFILE_BYTES {
-            return Err(ProfileError::TooLarge { len });
         }
         Ok(())
     }
@@ -188,8 +190,10 @@ impl Profile {
         if bytes.len() > MAX_PROFILE_BYTES {
             return Err(ProfileError::TooLarge { len: bytes.len() });
         }
+        // The decoder refuses trailing bytes, so `bytes` is the whole canonical encoding and its length
+        // (checked above) is the profile's: no need to encode it again.
         let profile = Profile::from_bytes(bytes)?;
-        profile.check_shape()?;
+        profile.check_fields()?;
         Ok(profile)
     }
 }
