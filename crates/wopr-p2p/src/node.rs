@@ -60,7 +60,7 @@ impl Node {
             .map_err(|e| P2pError::Offline(format!("cannot start the audit log writer: {e}")))?;
         let outbox = home.outbox()?;
         let settings = DiscoverSettings::load(&home)?;
-        let discovery = Discovery::new(endpoint.clone(), identity.public_id(), settings);
+        let discovery = Discovery::new(endpoint.clone(), identity.public_id(), settings, lan.peers());
         let gate = GossipGate { gossip: discovery.gossip.clone(), open: discovery.open.clone() };
         let inner = Arc::new(Inner::new(
             identity,
@@ -82,6 +82,7 @@ impl Node {
             .accept(iroh_gossip::ALPN, gate)
             .spawn();
         let retry = tokio::spawn(retry_outbox(Arc::downgrade(&inner)));
+        tokio::spawn(crate::discovery::lan_task(Arc::downgrade(&inner), inner.discovery.lan_watch()));
         Ok(Node { inner, router, retry, lan })
     }
 

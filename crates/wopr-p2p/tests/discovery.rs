@@ -191,3 +191,62 @@ async fn connect_policies_never_and_ask_decide_and_say_why() {
     a.node.shutdown().await;
     c.node.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_that_know_only_the_topic_name_meet_through_a_local_dht_testnet() {
+    let net = tokio::task::spawn_blocking(|| mainline::Testnet::builder(10).build().expect("testnet"))
+        .await
+        .unwrap();
+    let dht = json!({ "bootstrap": net.bootstrap });
+    // No static bootstrap, no known peers, no LAN: the DHT is the only way to meet.
+    let settings = [("discover.dht", dht), ("discover.knownPeers", json!(false))];
+    let a = node(&[], &settings).await;
+    let b = node(&[], &settings).await;
+    a.node.join("dht-only-topic").await.unwrap();
+    b.node.join("dht-only-topic").await.unwrap();
+    until("a and b meet through the DHT", || {
+        sees(&a, "dht-only-topic", &[&b]) && sees(&b, "dht-only-topic", &[&a])
+    })
+    .await;
+    let status = a.node.discover_status();
+    assert!(status.sources.dht.enabled && !status.sources.static_nodes.enabled);
+    // A third node in another topic on the same DHT meets nobody (the name is the meeting place).
+    let c = node(&[], &settings).await;
+    c.node.join("another-topic").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert!(c.node.discovered(None, true).is_empty());
+    assert!(a.node.discovered(Some("dht-only-topic"), true).iter().all(|p| p.public_key != c.id().to_hex()));
+    for n in [a, b, c] {
+        n.node.shutdown().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_topic_stays_between_its_members() {
+    // The secret topic's members meet through the DHT (only its name leads there); everyone meets in
+    // "global" through the hub, which is not in the secret topic.
+    let net = tokio::task::spawn_blocking(|| mainline::Testnet::builder(10).build().expect("testnet"))
+        .await
+        .unwrap();
+    let dht =
+        [("discover.dht", json!({ "bootstrap": net.bootstrap })), ("discover.knownPeers", json!(false))];
+    let hub = node(&[], &dht).await;
+    let t = vec![hub.node.ticket()];
+    let (a, b, eve) = (node(&t, &dht).await, node(&t, &dht).await, node(&t, &dht).await);
+    for n in [&hub, &eve] {
+        n.node.join("global").await.unwrap();
+    }
+    for n in [&a, &b] {
+        n.node.join("global").await.unwrap();
+        n.node.join("coffee-tuesday-7pm-alice-bob").await.unwrap();
+    }
+    until("a and b meet in the secret topic", || sees(&a, "coffee-tuesday-7pm-alice-bob", &[&b])).await;
+    until("eve sees a and b in global", || sees(&eve, "global", &[&a, &b])).await;
+    // Eve's view holds their global profiles only, which name only "global": the secret name never left.
+    for p in eve.node.discovered(None, true) {
+        assert_eq!(p.topics, ["global"], "{p:?}");
+    }
+    for n in [hub, a, b, eve] {
+        n.node.shutdown().await;
+    }
+}

@@ -100,13 +100,18 @@ impl Inner {
             }
         }
 
-        sources.mdns.enabled = settings.mdns;
-        sources.dht.enabled = settings.dht;
-        if settings.mdns {
-            sources.mdns.note = Some("not built into this version yet".into());
+        let lan = self.discovery.lan_now();
+        sources.mdns.enabled = self.config.mdns && settings.mdns;
+        sources.mdns.found = lan.len();
+        if sources.mdns.enabled && self.discovery.lan_peers_closed() {
+            sources.mdns.note = Some("mDNS could not start here (see `wopr doctor net`)".into());
         }
+        ids.extend(lan.iter().filter_map(endpoint_of));
+        sources.dht.enabled = settings.dht;
+        let previous = lock(&self.discovery.sources).dht.clone();
         if settings.dht {
-            sources.dht.note = Some("not built into this version yet".into());
+            sources.dht.found = previous.found;
+            sources.dht.note = previous.note.or(Some("looking up and announcing in the background".into()));
         }
 
         let me = endpoint_of(&self.me);

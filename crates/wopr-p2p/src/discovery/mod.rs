@@ -14,6 +14,7 @@ mod bootstrap;
 pub(crate) mod filter;
 pub(crate) mod gate;
 pub mod settings;
+mod sources;
 mod view;
 
 use std::collections::HashMap;
@@ -25,7 +26,7 @@ use futures::StreamExt;
 use iroh::EndpointId;
 use iroh_gossip::api::{Event, GossipReceiver, GossipSender};
 use iroh_gossip::{Gossip, TopicId};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio::time::Instant;
 use wopr_identity::PublicId;
 use wopr_proto::Encode;
@@ -39,6 +40,7 @@ use crate::{P2pError, PeerPath};
 pub use api::{Connected, DiscoverStatus};
 pub use bootstrap::{SourceStatus, Sources};
 pub use settings::{AcceptPolicy, DiscoverSettings, FilterMode};
+pub(crate) use sources::lan_task;
 pub use view::{DiscoveryEvent, PeerView, PendingView, TopicStatus};
 
 /// Connect-requests held for the owner at once (`discover.accept = ask`); more are refused.
@@ -55,10 +57,10 @@ pub(crate) struct PendingConnect {
 pub const MAX_JOINED_TOPICS: usize = 16;
 /// How often a node repeats its profile in each topic (peers expire after three silent periods).
 pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(wopr_proto::discovery::PEER_TTL_MS / 3);
-/// Shortest gap between two announces in one topic, however many newcomers ask for one.
+/// Shortest gap between two shares with the neighbours, however many come up.
 const REANNOUNCE_GAP: Duration = Duration::from_secs(1);
-/// How long after a newcomer appears the node answers with its own profile (lets several coalesce).
-const REANNOUNCE_DELAY: Duration = Duration::from_millis(50);
+/// How long after a neighbour comes up the node shares what it knows (lets several coalesce).
+const REANNOUNCE_DELAY: Duration = Duration::from_millis(30);
 /// How often silent peers are looked for.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 /// How long leaving waits for the withdrawal to go out before dropping the topic.
@@ -78,6 +80,10 @@ pub(crate) struct Discovery {
     /// Where bootstrap nodes came from, for `discover status`.
     pub(crate) sources: Mutex<bootstrap::Sources>,
     pending: Mutex<HashMap<PublicId, PendingConnect>>,
+    /// The DHT client, started when a topic is first joined with `discover.dht` on.
+    rendezvous: tokio::sync::OnceCell<wopr_rendezvous::Rendezvous>,
+    /// LAN peers found by mDNS (closed when mDNS is off).
+    lan_peers: watch::Receiver<std::collections::BTreeSet<PublicId>>,
 }
 
 struct State {
@@ -106,7 +112,12 @@ impl std::fmt::Debug for Discovery {
 
 impl Discovery {
     /// Discovery for the node `me` on `endpoint`, with `settings`.
-    pub(crate) fn new(endpoint: iroh::Endpoint, me: PublicId, settings: DiscoverSettings) -> Discovery {
+    pub(crate) fn new(
+        endpoint: iroh::Endpoint,
+        me: PublicId,
+        settings: DiscoverSettings,
+        lan_peers: watch::Receiver<std::collections::BTreeSet<PublicId>>,
+    ) -> Discovery {
         let gossip = Gossip::builder().max_message_size(MAX_TOPIC_MESSAGE).spawn(endpoint);
         let mut table = PeerTable::new(me);
         table.set_only(settings.only.clone());
@@ -120,7 +131,29 @@ impl Discovery {
             last_updated: AtomicU64::new(0),
             sources: Mutex::default(),
             pending: Mutex::default(),
+            rendezvous: tokio::sync::OnceCell::new(),
+            lan_peers,
         }
+    }
+
+    /// The gossip senders of every joined topic.
+    fn senders(&self) -> Vec<GossipSender> {
+        lock(&self.state).joined.values().map(|j| j.sender.clone()).collect()
+    }
+
+    /// LAN peers found so far.
+    pub(crate) fn lan_now(&self) -> Vec<PublicId> {
+        self.lan_peers.borrow().iter().copied().collect()
+    }
+
+    /// Whether mDNS is off or failed (its channel is closed).
+    pub(crate) fn lan_peers_closed(&self) -> bool {
+        self.lan_peers.has_changed().is_err()
+    }
+
+    /// A watcher of the LAN peers (for the task that feeds them to topics).
+    pub(crate) fn lan_watch(&self) -> watch::Receiver<std::collections::BTreeSet<PublicId>> {
+        self.lan_peers.clone()
     }
 
     /// Holds a connect-request of `peer` for the owner.
@@ -275,6 +308,9 @@ impl Inner {
         let (sender, receiver) = sub.split();
         let wake = Arc::new(Notify::new());
         let neighbors = Arc::new(AtomicUsize::new(0));
+        let dht = lock(&d.settings).dht.then(|| {
+            tokio::spawn(sources::dht_task(Arc::downgrade(self), topic.to_string(), sender.clone()))
+        });
         let task = tokio::spawn(run_topic(
             Arc::downgrade(self),
             topic.to_string(),
@@ -282,6 +318,7 @@ impl Inner {
             sender.clone(),
             wake.clone(),
             neighbors.clone(),
+            dht,
         ));
         let mut state = lock(&d.state);
         state.table.join(topic);
@@ -333,6 +370,25 @@ impl Inner {
         }
     }
 
+    /// Sends this node's profile and the profiles it lists to its direct neighbours only.
+    async fn share_with_neighbors(&self, topic: &str, sender: &GossipSender) {
+        let mut messages = Vec::new();
+        if let Ok(p) = self.my_profile(topic) {
+            messages.push(TopicMessage::Announce(p).to_bytes());
+        }
+        {
+            let state = lock(&self.discovery.state);
+            let listed =
+                state.table.peers(Some(topic)).filter(|(_, e)| !matches!(e.verdict, Verdict::Filtered(_)));
+            messages.extend(listed.map(|(_, e)| TopicMessage::Announce(e.profile.clone()).to_bytes()));
+        }
+        for bytes in messages {
+            if sender.broadcast_neighbors(bytes.into()).await.is_err() {
+                return;
+            }
+        }
+    }
+
     async fn announce(&self, topic: &str, sender: &GossipSender) {
         match self.my_profile(topic) {
             Ok(p) => {
@@ -345,7 +401,7 @@ impl Inner {
     }
 
     /// Handles one gossip message of `topic` relayed by `from`; returns whether it listed a new peer.
-    fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> bool {
+    pub(crate) fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> bool {
         let now = self.now();
         let message = match TopicMessage::parse(bytes) {
             Ok(m) => m,
@@ -464,6 +520,12 @@ impl Inner {
 }
 
 /// One topic's loop: received messages, neighbour changes, periodic announces and expiry.
+///
+/// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour comes
+/// up, this node sends it (and its other direct neighbours, at most once per [`REANNOUNCE_GAP`]) its
+/// own profile and the signed profiles it lists, which verify whoever relays them. Its own announce
+/// reaches everyone through the broadcast tree. So a join costs each member O(log N) messages, and
+/// only the newcomer's few neighbours send O(N).
 async fn run_topic(
     inner: Weak<Inner>,
     topic: String,
@@ -471,23 +533,35 @@ async fn run_topic(
     sender: GossipSender,
     wake: Arc<Notify>,
     neighbors: Arc<AtomicUsize>,
+    dht: Option<tokio::task::JoinHandle<()>>,
 ) {
+    struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+    impl Drop for AbortOnDrop {
+        fn drop(&mut self) {
+            if let Some(t) = &self.0 {
+                t.abort();
+            }
+        }
+    }
+    let _dht = AbortOnDrop(dht);
     let mut next_announce = Instant::now();
-    let mut last_announce: Option<Instant> = None;
+    let mut share_at: Option<Instant> = None;
+    let mut last_share: Option<Instant> = None;
     let mut expiry = tokio::time::interval(EXPIRE_EVERY);
+    let far = || Instant::now() + Duration::from_secs(3600);
     loop {
-        let mut soon = false;
+        let mut share = false;
         tokio::select! {
             event = receiver.next() => {
                 let Some(inner) = inner.upgrade() else { return };
                 match event {
                     Some(Ok(Event::Received(m))) => {
                         let from = PublicId(*m.delivered_from.as_bytes());
-                        soon = inner.on_topic_message(&topic, &m.content, from);
+                        inner.on_topic_message(&topic, &m.content, from);
                     }
                     Some(Ok(Event::NeighborUp(_))) => {
                         neighbors.fetch_add(1, Ordering::Relaxed);
-                        soon = true;
+                        share = true;
                     }
                     Some(Ok(Event::NeighborDown(_))) => {
                         let _ = neighbors.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -503,18 +577,23 @@ async fn run_topic(
             () = tokio::time::sleep_until(next_announce) => {
                 let Some(inner) = inner.upgrade() else { return };
                 inner.announce(&topic, &sender).await;
-                last_announce = Some(Instant::now());
                 next_announce = Instant::now() + ANNOUNCE_EVERY;
             }
-            () = wake.notified() => soon = true,
+            () = tokio::time::sleep_until(share_at.unwrap_or_else(far)), if share_at.is_some() => {
+                let Some(inner) = inner.upgrade() else { return };
+                inner.share_with_neighbors(&topic, &sender).await;
+                last_share = Some(Instant::now());
+                share_at = None;
+            }
+            () = wake.notified() => next_announce = Instant::now(),
             _ = expiry.tick() => {
                 let Some(inner) = inner.upgrade() else { return };
                 inner.expire_peers();
             }
         }
-        if soon {
-            let earliest = last_announce.map_or(Instant::now(), |at| at + REANNOUNCE_GAP);
-            next_announce = next_announce.min(earliest.max(Instant::now() + REANNOUNCE_DELAY));
+        if share && share_at.is_none() {
+            let earliest = last_share.map_or(Instant::now(), |at| at + REANNOUNCE_GAP);
+            share_at = Some(earliest.max(Instant::now() + REANNOUNCE_DELAY));
         }
     }
 }

@@ -3,8 +3,8 @@
 mod config;
 mod daemon;
 mod discover;
-mod friend;
 mod doctor;
+mod friend;
 mod id;
 mod model;
 mod node;
