@@ -55,7 +55,7 @@ pub use netcheck::{
     BootstrapSource, LanReport, NatKind, NatReport, NetReport, PeerReport, RelayProbe, RelayReport,
 };
 pub use node::Node;
-pub use server::limits::{MAX_STRANGERS, PeerLimits, REQUEST_LIMIT};
+pub use server::limits::{CONNECT_LIMIT, CONNECT_TOTAL_LIMIT, MAX_STRANGERS, PeerLimits, REQUEST_LIMIT};
 pub use wopr_proto::ErrorCode;
 pub use wopr_proto::message::DoneStatus;
 pub use wopr_proto::ratelimit::Limit;

@@ -3,8 +3,9 @@
 //! A profile's content is a stranger's text, so it is never put in front of a tool-holding turn: the
 //! backend's `judge` asks the owner's AI a strict yes/no question with no tools, and only the answer
 //! is kept. Rulings are cached per author and content (a re-announce with the same content is not
-//! judged again), at most [`JUDGING_AT_ONCE`] run at once, and a flood beyond that stays unjudged
-//! (hidden while the filter runs) until its next announce finds a free slot. Each ruling is audited.
+//! judged again), at most [`JUDGING_AT_ONCE`] run at once and at most [`MAX_WAITING`] wait; a flood
+//! beyond that stays unjudged (hidden while the filter runs) until its next announce finds room. Each
+//! ruling is audited.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -21,6 +22,8 @@ use crate::inner::{Audited, Inner, lock};
 
 /// Profiles judged at once.
 pub const JUDGING_AT_ONCE: usize = 2;
+/// Profiles waiting to be judged at most.
+pub const MAX_WAITING: usize = 256;
 /// Rulings remembered (author and content); the cache starts over when full.
 const CACHE_SIZE: usize = 4096;
 
@@ -35,6 +38,7 @@ pub(crate) struct Filter {
     judge: AtomicU8,
     cache: Mutex<HashMap<[u8; 32], Verdict>>,
     slots: Arc<Semaphore>,
+    waiting: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Filter {
@@ -44,6 +48,7 @@ impl Filter {
             judge: AtomicU8::new(UNKNOWN),
             cache: Mutex::default(),
             slots: Arc::new(Semaphore::new(JUDGING_AT_ONCE)),
+            waiting: Arc::default(),
         }
     }
 
@@ -109,9 +114,15 @@ pub(crate) fn judge(inner: Arc<Inner>, topic: String, profile: Profile, is_new: 
         inner.apply_verdict(&topic, &profile, verdict, is_new);
         return;
     }
-    let Ok(slot) = filter.slots.clone().try_acquire_owned() else { return };
+    if filter.waiting.fetch_add(1, Ordering::AcqRel) >= MAX_WAITING {
+        filter.waiting.fetch_sub(1, Ordering::AcqRel);
+        return;
+    }
+    let (slots, waiting) = (filter.slots.clone(), filter.waiting.clone());
     tokio::spawn(async move {
-        let _slot = slot;
+        let slot = slots.acquire_owned().await;
+        waiting.fetch_sub(1, Ordering::AcqRel);
+        let Ok(_slot) = slot else { return };
         let filter = &inner.discovery.filter;
         let question = Judgement::Profile { topic: &topic, content: &profile.content };
         match inner.backend.judge(question, filter.capable_only()).await {

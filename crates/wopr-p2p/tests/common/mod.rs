@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 use wopr_identity::{Identity, PublicId};
-use wopr_p2p::{BoxFuture, Node, NodeConfig, SessionBackend, create_invite};
+use wopr_p2p::{BoxFuture, Judgement, Node, NodeConfig, Ruling, SessionBackend, create_invite};
 use wopr_store::{Capability, Home};
 
 /// What the scripted backend saw.
@@ -26,6 +26,8 @@ pub struct Scripted {
     pub logs: Mutex<Vec<Call>>,
     pub release: Notify,
     pub dropped: Mutex<u32>,
+    /// How many times the judge was asked.
+    pub judged: Mutex<u32>,
 }
 
 /// Counts turns that were cancelled (their future dropped before completing).
@@ -77,6 +79,25 @@ impl SessionBackend for Scripted {
             }
             guard.1 = true;
             Ok(())
+        })
+    }
+
+    /// A scripted judge: junk is anything shouting about bitcoin; the rest is fine.
+    fn judge<'a>(
+        &'a self,
+        question: Judgement<'a>,
+        _capable_only: bool,
+    ) -> BoxFuture<'a, Result<Option<Ruling>, String>> {
+        let content = match question {
+            Judgement::Profile { content, .. } | Judgement::Connect { content, .. } => content.to_string(),
+        };
+        Box::pin(async move {
+            *self.judged.lock().unwrap() += 1;
+            Ok(Some(if content.to_lowercase().contains("bitcoin") {
+                (false, "spam: advertises free bitcoin".to_string())
+            } else {
+                (true, "looks like an agent".to_string())
+            }))
         })
     }
 
