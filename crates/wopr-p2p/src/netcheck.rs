@@ -390,6 +390,25 @@ fn selected_rtt(inner: &Inner, peer: &PublicId) -> Option<Duration> {
     conns.filter_map(|c| c.paths().iter().find(|p| p.is_selected()).map(|p| p.rtt())).min()
 }
 
+/// Discovery's bootstrap sources at the last join, as the doctor reports them.
+fn bootstrap_sources(s: &crate::discovery::Sources) -> Vec<BootstrapSource> {
+    let one = |name: &str, st: &crate::discovery::SourceStatus| BootstrapSource {
+        source: name.to_string(),
+        answered: st.enabled && st.found > 0,
+        detail: match (st.enabled, &st.note) {
+            (false, _) => "off".to_string(),
+            (true, Some(note)) => format!("{} found; {note}", st.found),
+            (true, None) => format!("{} found", st.found),
+        },
+    };
+    vec![
+        one("static (discover.bootstrap)", &s.static_nodes),
+        one("known peers", &s.known_peers),
+        one("LAN (mDNS)", &s.mdns),
+        one("mainline DHT", &s.dht),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,23 +452,4 @@ mod tests {
         assert_eq!(serde_json::to_value(NatKind::BehindUnknownMapping).unwrap(), "behind-unknown-mapping");
         assert_eq!(serde_json::to_value(NatKind::EndpointIndependent).unwrap(), "endpoint-independent");
     }
-}
-
-/// Discovery's bootstrap sources at the last join, as the doctor reports them.
-fn bootstrap_sources(s: &crate::discovery::Sources) -> Vec<BootstrapSource> {
-    let one = |name: &str, st: &crate::discovery::SourceStatus| BootstrapSource {
-        source: name.to_string(),
-        answered: st.enabled && st.found > 0,
-        detail: match (st.enabled, &st.note) {
-            (false, _) => "off".to_string(),
-            (true, Some(note)) => format!("{} found; {note}", st.found),
-            (true, None) => format!("{} found", st.found),
-        },
-    };
-    vec![
-        one("static (discover.bootstrap)", &s.static_nodes),
-        one("known peers", &s.known_peers),
-        one("LAN (mDNS)", &s.mdns),
-        one("mainline DHT", &s.dht),
-    ]
 }
