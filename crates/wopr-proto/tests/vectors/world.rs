@@ -192,14 +192,16 @@ impl World {
             },
         );
         plain(
-            "connect_response_refused",
+            // How a node answers a friend request it keeps for its owner (a refused connect-request is
+            // answered with an `Error`).
+            "friend_request_pending",
             0x2b,
             19,
             Message::ConnectResponse {
                 accepted: false,
                 sessions: vec![],
                 capabilities: Capabilities::default(),
-                reason: "this node does not accept connect requests".into(),
+                reason: "request received; it waits for the owner to accept it".into(),
             },
         );
         plain("friend_request", 0x15, 20, Message::FriendRequest(friend_request.clone()));
