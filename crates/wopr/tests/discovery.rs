@@ -343,3 +343,60 @@ fn a_foreground_join_without_a_daemon_lists_peers_and_withdraws_on_ctrl_c() {
     );
     assert_eq!(json(&a, &["discover", "topics", "--json"])[0]["name"], topic.as_str());
 }
+
+/// An OpenAI-compatible streamed answer of `text`.
+fn streamed(text: &str) -> test_support::Reply {
+    let chunk = |delta: Value, finish: Option<&str>| {
+        serde_json::json!({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "fixture",
+               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+    };
+    let body = format!(
+        "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
+        chunk(serde_json::json!({"content": text}), None),
+        chunk(serde_json::json!({}), Some("stop"))
+    );
+    test_support::Reply::new(200).header("content-type", "text/event-stream").body(body)
+}
+
+#[test]
+fn profile_generate_publishes_only_the_json_the_sessions_ai_wrote_and_asks_first() {
+    let h = TestHome::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let model = rt.block_on(test_support::FixtureServer::start([
+        streamed(r#"Here it is: {"name": "Reviewer", "skills": ["rust", "review"]}"#),
+        streamed(r#"{"name": "Again"}"#),
+        streamed("I would rather not say."),
+    ]));
+    let url = format!("{}/v1", model.url());
+    let run = |args: &[&str]| {
+        let mut c = wopr(&h);
+        c.env("OPENAI_COMPATIBLE_BASE_URL", &url).env("OPENAI_COMPATIBLE_MODEL", "fixture").args(args);
+        c.output().unwrap()
+    };
+    assert!(run(&["id", "init"]).status.success());
+    let created = run(&["session", "create", "bot", "You review Rust.", "--provider", "openai-compatible"]);
+    assert!(created.status.success(), "{}", stderr(&created));
+    let profile = || -> Value {
+        let out = run(&["config", "get", "discover.profile"]);
+        serde_json::from_str(stdout(&out).trim()).unwrap_or(Value::Null)
+    };
+    // With --yes: the AI's object, taken out of its sentence, becomes the profile.
+    let out = run(&["discover", "profile", "generate", "--session", "bot", "--yes"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Reviewer"), "{}", stdout(&out));
+    assert_eq!(profile(), serde_json::json!({"name": "Reviewer", "skills": ["rust", "review"]}));
+    // Without --yes and no terminal to ask on: shown, not published (exit 3).
+    let out = run(&["discover", "profile", "generate", "--session", "bot"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Again"));
+    assert_eq!(profile()["name"], "Reviewer");
+    // An answer with no JSON object publishes nothing and says so.
+    let out = run(&["discover", "profile", "generate", "--session", "bot", "--yes"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("not a JSON object"), "{}", stderr(&out));
+    assert_eq!(profile()["name"], "Reviewer");
+    // The question went to the session's own provider, as an owner turn kept in its history.
+    assert_eq!(model.requests().len(), 3);
+    let shown = run(&["session", "show", "bot", "--json"]);
+    assert!(stdout(&shown).contains("discovery profile"), "{}", stdout(&shown));
+}
