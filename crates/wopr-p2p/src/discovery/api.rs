@@ -41,6 +41,26 @@ pub struct DiscoverStatus {
     pub gossip_connections: usize,
 }
 
+/// Gossip traffic since the node started, every topic together: iroh-gossip's own counters. Data
+/// messages carry profiles and withdrawals; control messages are HyParView's and Plumtree's
+/// bookkeeping. Sizes are the encoded messages, without QUIC framing. The counters count only in
+/// builds where `iroh-metrics` has its `metrics` feature (this crate's tests and benchmarks turn it on);
+/// elsewhere they stay 0.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GossipTraffic {
+    /// Data messages sent, and their bytes.
+    pub data_sent: (u64, u64),
+    /// Data messages received, and their bytes.
+    pub data_received: (u64, u64),
+    /// Control messages sent, and their bytes.
+    pub control_sent: (u64, u64),
+    /// Control messages received, and their bytes.
+    pub control_received: (u64, u64),
+    /// Times a neighbour came up in some topic.
+    pub neighbors_up: u64,
+}
+
 impl Node {
     /// Joins `topic` (bootstrapping from the enabled sources); `false` if already in it.
     pub async fn join(&self, topic: &str) -> Result<bool, P2pError> {
@@ -104,6 +124,18 @@ impl Node {
             filter: d.filter.describe(),
             accept: settings.accept.to_string(),
             gossip_connections: d.open.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    /// Gossip traffic so far (for benchmarks and diagnostics).
+    pub fn gossip_traffic(&self) -> GossipTraffic {
+        let m = self.inner.discovery.gossip.metrics();
+        GossipTraffic {
+            data_sent: (m.msgs_data_sent.get(), m.msgs_data_sent_size.get()),
+            data_received: (m.msgs_data_recv.get(), m.msgs_data_recv_size.get()),
+            control_sent: (m.msgs_ctrl_sent.get(), m.msgs_ctrl_sent_size.get()),
+            control_received: (m.msgs_ctrl_recv.get(), m.msgs_ctrl_recv_size.get()),
+            neighbors_up: m.neighbor_up.get(),
         }
     }
 

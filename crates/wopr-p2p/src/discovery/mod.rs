@@ -2,11 +2,11 @@
 //!
 //! A node joins a topic under its id (`wopr_proto::discovery::topic_id`), bootstrapping from the nodes
 //! its sources name ([`bootstrap`]): static `discover.bootstrap` entries, known peers' addresses, LAN
-//! and DHT rendezvous. In each topic it announces its signed profile on joining, again whenever a
-//! neighbour or a new peer appears (so newcomers learn it at once, coalesced to once a second), and every
-//! [`ANNOUNCE_EVERY`]; it withdraws it on leaving. Everything it receives goes through the
-//! [`PeerTable`] (layer 1, signatures; layer 2, the `only` list; bounds and expiry), then, where it runs,
-//! the AI content filter (layer 3, [`filter`]). Connect-requests (layer 4) are in `server::connect`,
+//! and DHT rendezvous. In each topic it announces its signed profile to the whole topic once it has a
+//! neighbour (again whenever it had lost them all) and every [`ANNOUNCE_EVERY`]; a neighbour coming up
+//! gets its profile and the ones it lists (coalesced to once a second); it withdraws it on leaving.
+//! Everything it receives goes through the [`PeerTable`] (layer 1, signatures; layer 2, the `only`
+//! list; bounds and expiry), then, where it runs, the AI content filter (layer 3, [`filter`]). Connect-requests (layer 4) are in `server::connect`,
 //! and grants stay bound to the requester's key (layer 5).
 
 mod api;
@@ -37,7 +37,7 @@ use wopr_store::Decision;
 
 use crate::inner::{Audited, Inner, lock};
 use crate::{P2pError, PeerPath};
-pub use api::{Connected, DiscoverStatus};
+pub use api::{Connected, DiscoverStatus, GossipTraffic};
 pub use bootstrap::{SourceStatus, Sources};
 pub use settings::{AcceptPolicy, DiscoverSettings, FilterMode};
 pub(crate) use sources::lan_task;
@@ -528,8 +528,11 @@ impl Inner {
 ///
 /// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour comes
 /// up, this node sends it (and its other direct neighbours, at most once per [`REANNOUNCE_GAP`]) its
-/// own profile and the signed profiles it lists, which verify whoever relays them. Its own announce
-/// reaches everyone through the broadcast tree. So a join costs each member O(log N) messages, and
+/// own profile and the signed profiles it lists, which verify whoever relays them.
+///
+/// Its own announce reaches everyone through the broadcast tree. It goes out when the first neighbour
+/// comes up: made at the join itself, it would have no one to go to, and the swarm would learn the
+/// newcomer only at its next periodic announce. So a join costs each member O(log N) messages, and only
 /// only the newcomer's few neighbours send O(N).
 async fn run_topic(
     inner: Weak<Inner>,
@@ -549,7 +552,8 @@ async fn run_topic(
         }
     }
     let _dht = AbortOnDrop(dht);
-    let mut next_announce = Instant::now();
+    // The first announce waits for the first neighbour (see above).
+    let mut next_announce = Instant::now() + ANNOUNCE_EVERY;
     let mut share_at: Option<Instant> = None;
     let mut last_share: Option<Instant> = None;
     let mut expiry = tokio::time::interval(EXPIRE_EVERY);
@@ -565,7 +569,11 @@ async fn run_topic(
                         inner.on_topic_message(&topic, &m.content, from);
                     }
                     Some(Ok(Event::NeighborUp(_))) => {
-                        neighbors.fetch_add(1, Ordering::Relaxed);
+                        if neighbors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            // Connected to the swarm (again): tell all of it, through the broadcast tree.
+                            inner.announce(&topic, &sender).await;
+                            next_announce = Instant::now() + ANNOUNCE_EVERY;
+                        }
                         share = true;
                     }
                     Some(Ok(Event::NeighborDown(_))) => {
