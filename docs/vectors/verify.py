@@ -448,7 +448,8 @@ def finish(hello, responder, eph_secret, reply_bytes, now_ms):
 # ---- Section 7: envelopes --------------------------------------------------------------------------------
 
 ERROR_CODES = {2, 3, 4, 5, 7}
-SIGNED_TYPES = {1, 2, 6}
+SIGNED_TYPES = {1, 2, 6, 10}
+MAX_CONNECT_NOTE = 1024
 REASONS = {1: "scheduled", 2: "compromise", 3: "upgrade"}
 
 
@@ -474,7 +475,14 @@ def encode_body(t, m, with_signature=True):
         return lst(m["sessions"], string) + u8(m["capabilities"])
     if t == 8:
         return rotation_signed_bytes(m) + m["old_sig"] + m["new_sig"]
-    return u8(m["code"]) + string(m["message"]) + option(m["retry_after_ms"], u64)
+    if t == 9:
+        return u8(m["code"]) + string(m["message"]) + option(m["retry_after_ms"], u64)
+    if t == 10:
+        return (m["author"] + string(m["topic"]) + blob(m["profile"]) + option(m["session"], string)
+                + string(m["note"]) + sig)
+    if t == 11:
+        return u8(1 if m["accepted"] else 0) + lst(m["sessions"], string) + u8(m["capabilities"]) + string(m["reason"])
+    return blob(m["request"] if t == 12 else m["accept"])
 
 
 def encode_envelope(nonce, timestamp_ms, t, m, with_signature=True):
@@ -526,10 +534,39 @@ def decode_envelope(data):
             if code not in ERROR_CODES:
                 raise CodecError("UnknownTag")
             m = {"code": code, "message": r.string(4096), "retry_after_ms": r.option(r.u64)}
+        elif t == 10:
+            m = {"author": r.take(32), "topic": r.string(MAX_TOPIC_NAME)}
+            m["profile"] = r.blob(MAX_PROFILE_BYTES)
+            inner_codec_rules(decode_profile, m["profile"])
+            m["session"] = r.option(session)
+            m["note"], m["signature"] = r.string(MAX_CONNECT_NOTE), r.take(64)
+        elif t == 11:
+            accepted = r.u8()
+            if accepted not in (0, 1):
+                raise CodecError("UnknownTag")
+            sessions = r.list(32, 4, session)
+            caps = r.u8()
+            if caps & ~3:
+                raise CodecError("UnknownTag")
+            m = {"accepted": accepted == 1, "sessions": sessions, "capabilities": caps,
+                 "reason": r.string(MAX_CONNECT_NOTE)}
+        elif t in (12, 13):
+            kind = "request" if t == 12 else "accept"
+            m = {kind: r.blob(FRIEND_MAX_BYTES)}
+            inner_codec_rules(lambda b: decode_friend(b, kind), m[kind])
         else:
             raise CodecError("UnknownTag")
         return {"nonce": nonce, "timestamp_ms": ts, "type": t, "message": m}
     return decode_all(data, dec)
+
+
+def inner_codec_rules(decoder, data):
+    """A structure carried as bytes inside an envelope (a profile, a friend message): its decoding errors
+    are the envelope's, and a field rule it breaks that is no codec error is the envelope's Invalid."""
+    try:
+        decoder(data)
+    except Refused as e:
+        raise CodecError(e.error[len("Malformed."):] if e.error.startswith("Malformed.") else "Invalid") from None
 
 
 def verify_envelope(env, recipient):
@@ -830,6 +867,131 @@ def verify_friend_accept_among(a, me, now_ms, pendings):
     return ours[0]
 
 
+# ---- Section 14: discovery ------------------------------------------------------------------------------
+
+MAX_CONTENT = 2048
+MAX_TOPICS = 8
+MAX_TOPIC_NAME = 128
+MAX_HINTS = 8
+MAX_HINT_LEN = 256
+MAX_PROFILE_BYTES = 3968
+MAX_TOPIC_MESSAGE = 4096
+PEER_TTL = 60_000
+
+
+def topic_id(name):
+    return hashlib.sha256(b"wopr:topic:" + name.encode("utf-8")).digest()
+
+
+def profile_unsigned(p):
+    return (p["author"] + p["encrypt_pub"] + string(p["content"]) + lst(p["topics"], string) + lst(p["hints"], string)
+            + u64(p["updated_ms"]))
+
+
+def decode_profile(data):
+    """Refused("TooLarge"), Refused("Malformed.<codec error>") or a field rule's name (section 14)."""
+    if len(data) > MAX_PROFILE_BYTES:
+        raise Refused("TooLarge")
+
+    def dec(r):
+        return {"author": r.take(32), "encrypt_pub": r.take(32), "content": r.string(MAX_CONTENT),
+                "topics": r.list(MAX_TOPICS, 4, lambda: r.string(MAX_TOPIC_NAME)),
+                "hints": r.list(MAX_HINTS, 4, lambda: r.string(MAX_HINT_LEN)),
+                "updated_ms": r.u64(), "signature": r.take(64)}
+    try:
+        p = decode_all(data, dec)
+    except CodecError as e:
+        raise Refused("Malformed." + e.kind) from None
+    if not 1 <= len(p["topics"]) <= MAX_TOPICS:
+        raise Refused("TopicCount")
+    if any(not t for t in p["topics"]):
+        raise Refused("BadTopicName")
+    if any(not h for h in p["hints"]):
+        raise Refused("BadHints")
+    return p
+
+
+def withdraw_unsigned(w):
+    return w["author"] + string(w["topic"]) + u64(w["withdrawn_ms"])
+
+
+def parse_topic_message(data):
+    if len(data) > MAX_TOPIC_MESSAGE:
+        raise Refused("TooLarge")
+    if not data:
+        raise Refused("Malformed.Truncated")
+    if data[0] == 1:
+        return {"type": 1, "profile": decode_profile(data[1:])}
+    if data[0] == 2:
+        try:
+            return {"type": 2, "withdraw": decode_all(data[1:], lambda r: {
+                "author": r.take(32), "topic": r.string(MAX_TOPIC_NAME), "withdrawn_ms": r.u64(),
+                "signature": r.take(64)})}
+        except CodecError as e:
+            raise Refused("Malformed." + e.kind) from None
+    raise Refused("Malformed.UnknownTag")
+
+
+def verify_profile_for(p, topic, now_ms):
+    if not verify(p["author"], "profile", profile_unsigned(p), p["signature"]):
+        raise Refused("BadSignature")
+    if topic not in p["topics"]:
+        raise Refused("WrongTopic")
+    if p["updated_ms"] - now_ms > MAX_SKEW:
+        raise Refused("FromTheFuture")
+
+
+def verify_withdraw_for(w, topic):
+    if not verify(w["author"], "withdraw", withdraw_unsigned(w), w["signature"]):
+        raise Refused("BadSignature")
+    if w["topic"] != topic:
+        raise Refused("WrongTopic")
+
+
+class PeerTable:
+    """What a receiver keeps of a topic's messages (section 14): the newest profile per author and topic."""
+
+    def __init__(self, me, joined, only, capacity):
+        self.me, self.only, self.capacity = me, only, capacity
+        self.topics = {t: {} for t in joined}
+
+    def offer(self, topic, msg, now_ms):
+        """The table's answer, or Refused for Stale, Full and a failed check."""
+        body = msg.get("profile") or msg.get("withdraw")
+        author = body["author"]
+        if author == self.me or (self.only is not None and author not in self.only) or topic not in self.topics:
+            return {"offer": "Ignored"}
+        peers = self.topics[topic]
+        known = peers.get(author)
+        if msg["type"] == 2:
+            if known is None or known["updated_ms"] > body["withdrawn_ms"]:
+                return {"offer": "Unchanged"}
+            verify_withdraw_for(body, topic)
+            del peers[author]
+            return {"offer": "Withdrawn"}
+        if known is not None and known["updated_ms"] >= body["updated_ms"]:
+            return {"offer": "Unchanged"}
+        if body["updated_ms"] + PEER_TTL + MAX_SKEW < now_ms:
+            raise Refused("Stale")
+        verify_profile_for(body, topic, now_ms)
+        if known is None and len(peers) >= self.capacity:
+            raise Refused("Full")
+        peers[author] = body
+        if known is None:
+            return {"offer": "New"}
+        return {"offer": "Updated", "content_changed": known["content"] != body["content"]}
+
+
+def check_connect_request(m, now_ms):
+    """The profile a connect-request carries is its author's, for its topic, not from the future."""
+    try:
+        if m["profile"]["author"] != m["author"]:
+            raise Refused("BadSignature")
+        verify_profile_for(m["profile"], m["topic"], now_ms)
+    except Refused as e:
+        raise Refused("Profile." + e.error, 3) from None
+
+
 # ---- The vectors -----------------------------------------------------------------------------------------
 
 def h(s):
@@ -906,7 +1068,7 @@ class Vectors:
             for k in ("author", "old_key", "new_key"):
                 if k in f:
                     f[k] = self.key(f[k])
-            for k in ("signature", "token", "new_encrypt_pub", "old_sig", "new_sig"):
+            for k in ("signature", "token", "new_encrypt_pub", "old_sig", "new_sig", "profile", "request", "accept"):
                 if k in f:
                     f[k] = h(f[k])
             env = {"nonce": h(e["nonce"]), "timestamp_ms": e["timestamp_ms"], "type": t, "message": f}
@@ -1005,6 +1167,40 @@ class Vectors:
         verify_friend_signed(built["request"], "request", built["request"]["to"], built["request"]["ts_ms"])
         verify_friend_accept(built["accept"], built["request"]["key"], built["accept"]["ts_ms"], built["request"])
 
+    def discovery(self):
+        d = self.v["discovery"]
+        for t in d["topic_ids"]:
+            self.eq("topic id " + t["name"], topic_id(t["name"]).hex(), t["id"])
+        self.eq("topic id of coffee (section 14)", topic_id("coffee").hex(),
+                "2fa096a34c45ef8daf121c3c065059a8c06ef5740b7327ff85e2ca2ce596c0de")
+        v = d["profile"]
+        p = {"author": self.keys[v["author"]], "encrypt_pub": x25519_public(self.x25519(v["author"])),
+             "content": v["content"], "topics": v["topics"], "hints": v["hints"], "updated_ms": v["updated_ms"]}
+        self.eq("profile encrypt_pub", p["encrypt_pub"].hex(), v["encrypt_pub"])
+        signed = profile_unsigned(p)
+        self.eq("profile signed bytes", signed.hex(), v["signed_bytes"])
+        p["signature"] = sign(self.seeds[v["author"]], "profile", signed)
+        self.eq("profile bytes", (signed + p["signature"]).hex(), v["bytes"])
+        self.eq("announce", (u8(1) + signed + p["signature"]).hex(), v["announce"])
+        self.eq("announce parses", parse_topic_message(h(v["announce"]))["profile"], p)
+        verify_profile_for(p, v["topics"][0], v["updated_ms"])
+        w = d["withdraw"]
+        x = {"author": self.keys[w["author"]], "topic": w["topic"], "withdrawn_ms": w["withdrawn_ms"]}
+        signed = withdraw_unsigned(x)
+        self.eq("withdraw signed bytes", signed.hex(), w["signed_bytes"])
+        x["signature"] = sign(self.seeds[w["author"]], "withdraw", signed)
+        self.eq("withdraw bytes", (u8(2) + signed + x["signature"]).hex(), w["bytes"])
+        self.eq("withdraw parses", parse_topic_message(h(w["bytes"]))["withdraw"], x)
+        verify_withdraw_for(x, w["topic"])
+        # The envelopes of types 10 to 13 carry exactly these structures.
+        env = decode_envelope(self.by_name["connect_request"])
+        self.eq("connect-request profile", env["message"]["profile"].hex(), v["bytes"])
+        check_connect_request({**env["message"], "profile": decode_profile(env["message"]["profile"])},
+                              env["timestamp_ms"])
+        for kind in ("request", "accept"):
+            env = decode_envelope(self.by_name["friend_" + kind])
+            self.eq("friend " + kind + " envelope", env["message"][kind].hex(), self.v["friend"][kind]["bytes"])
+
     # -- behaviour cases
 
     def run(self, check, i):
@@ -1077,6 +1273,24 @@ class Vectors:
             a = parse_friend_line(i["line"], "accept")
             verify_friend_accept(a, k("me"), i["now_ms"], parse_friend_line(i["pending"], "request"))
             return {"accept": (friend_unsigned(a, "accept") + a["signature"]).hex()}
+        if check == "topic_message":
+            table = PeerTable(k("me"), i["joined"], None if i["only"] is None else {self.key(o) for o in i["only"]},
+                              i["capacity"])
+            for m in i["before"]:
+                taken = table.offer(m["topic"], parse_topic_message(h(m["message"])), m["now_ms"])
+                self.eq("an earlier message is taken", taken["offer"] in ("New", "Updated", "Withdrawn"), True)
+            result = table.offer(i["topic"], parse_topic_message(h(i["message"])), i["now_ms"])
+            result["listed"] = sorted(self.name(a) for a in table.topics.get(i["topic"], {}))
+            return result
+        if check == "connect_request":
+            try:
+                env = decode_envelope(h(i["envelope"]))
+            except CodecError as e:
+                raise Refused("Malformed." + e.kind, 3) from None
+            verify_from(env, k("recipient"), k("remote"))
+            m = env["message"]
+            check_connect_request({**m, "profile": decode_profile(m["profile"])}, i["now_ms"])
+            return {"author": self.name(m["author"]), "topic": m["topic"], "session": m["session"], "note": m["note"]}
         raise AssertionError(f"unknown check {check}")
 
     def cases(self, cases):
@@ -1108,6 +1322,7 @@ def main():
     v.invite()
     v.rotation()
     v.friend()
+    v.discovery()
     accepted = v.cases(positive["accepted"])
     refused = v.cases(negative["negative"])
     print(f"{v.checked} checks, {accepted} accepted and {refused} negative cases: all vectors agree")

@@ -104,6 +104,14 @@ fn kind_word(kind: &wopr_providers::ErrorKind) -> &'static str {
 }
 
 impl SessionBackend for AgentBackend {
+    fn judge<'a>(
+        &'a self,
+        question: wopr_p2p::Judgement<'a>,
+        capable_only: bool,
+    ) -> BoxFuture<'a, Result<Option<wopr_p2p::Ruling>, String>> {
+        Box::pin(crate::judge::judge(&self.home, question, capable_only))
+    }
+
     fn inject<'a>(
         &'a self,
         from: PublicId,

@@ -12,6 +12,7 @@ pub mod client;
 pub mod discover;
 pub mod friend;
 pub mod ipc;
+mod judge;
 pub mod lifecycle;
 mod server;
 mod turn_limits;

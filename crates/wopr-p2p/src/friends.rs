@@ -116,7 +116,11 @@ impl Inner {
         remote: Option<PublicId>,
     ) -> Result<Friend, P2pError> {
         if remote.is_some_and(|r| r != accept.from.key) {
-            return Err(P2pError::Invalid("a friend accept must come from the key that signed it".into()));
+            return Err(P2pError::Refused {
+                code: wopr_proto::ErrorCode::Unauthorized,
+                message: "a friend accept must come from the key that signed it".into(),
+                retry_after_ms: None,
+            });
         }
         let (home, me, now) = (self.home.clone(), self.me, self.now());
         off_workers(move || {

@@ -46,8 +46,8 @@ pub struct NetReport {
     pub lan: LanReport,
     /// The path to the peer asked about (`--peer`), if any.
     pub peer: Option<PeerReport>,
-    /// The discovery bootstrap sources and whether each answered: filled by the discovery layer when it
-    /// runs in this node; `None` means "not reported" (no discovery running), not "none answered".
+    /// The discovery bootstrap sources and whether each answered at the last join; `None` when this node
+    /// is in no topic (nothing to report), not "none answered".
     pub bootstrap_sources: Option<Vec<BootstrapSource>>,
 }
 
@@ -207,7 +207,8 @@ pub(crate) async fn probe(
         nat,
         lan: lan_report(lan),
         peer,
-        bootstrap_sources: None,
+        bootstrap_sources: (!inner.discovery.topics().is_empty())
+            .then(|| bootstrap_sources(&inner.discovery.sources_now())),
     }
 }
 
@@ -387,6 +388,25 @@ async fn peer_path(node: &Node, inner: &Arc<Inner>, peer: &PublicId, patience: D
 fn selected_rtt(inner: &Inner, peer: &PublicId) -> Option<Duration> {
     let conns = inner.pool.live(peer).into_iter().chain(inner.registry.of(peer));
     conns.filter_map(|c| c.paths().iter().find(|p| p.is_selected()).map(|p| p.rtt())).min()
+}
+
+/// Discovery's bootstrap sources at the last join, as the doctor reports them.
+fn bootstrap_sources(s: &crate::discovery::Sources) -> Vec<BootstrapSource> {
+    let one = |name: &str, st: &crate::discovery::SourceStatus| BootstrapSource {
+        source: name.to_string(),
+        answered: st.enabled && st.found > 0,
+        detail: match (st.enabled, &st.note) {
+            (false, _) => "off".to_string(),
+            (true, Some(note)) => format!("{} found; {note}", st.found),
+            (true, None) => format!("{} found", st.found),
+        },
+    };
+    vec![
+        one("static (discover.bootstrap)", &s.static_nodes),
+        one("known peers", &s.known_peers),
+        one("LAN (mDNS)", &s.mdns),
+        one("mainline DHT", &s.dht),
+    ]
 }
 
 #[cfg(test)]

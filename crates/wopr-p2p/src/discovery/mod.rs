@@ -136,6 +136,11 @@ impl Discovery {
         }
     }
 
+    /// The bootstrap sources as of the last join.
+    pub(crate) fn sources_now(&self) -> Sources {
+        lock(&self.sources).clone()
+    }
+
     /// The gossip senders of every joined topic.
     fn senders(&self) -> Vec<GossipSender> {
         lock(&self.state).joined.values().map(|j| j.sender.clone()).collect()

@@ -6,6 +6,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod discover;
 mod doctor;
 mod mdns;
 mod netns;

@@ -211,7 +211,7 @@ impl Decode for Profile {
             author: PublicId(r.array()?),
             encrypt_pub: r.array()?,
             content: r.string("profile content", MAX_CONTENT)?,
-            topics: r.list("topic list", MAX_TOPICS, 2, |r| r.string("topic name", MAX_TOPIC_NAME))?,
+            topics: r.list("topic list", MAX_TOPICS, 4, |r| r.string("topic name", MAX_TOPIC_NAME))?,
             hints: r.list("address hints", MAX_HINTS, 4, |r| r.string("address hint", MAX_HINT_LEN))?,
             updated_ms: r.u64()?,
             signature: r.array()?,
@@ -348,6 +348,16 @@ mod tests {
         p.verify_for("coffee", 1_700_000_000_000).unwrap();
         assert_eq!((p.author, p.encrypt_pub), (alice().public_id(), [9; 32]));
         assert_eq!(p.hints, ["192.0.2.10:4433"]);
+    }
+
+    #[test]
+    fn a_topic_count_the_input_cannot_hold_is_truncated_before_any_name_is_read() {
+        // Each name takes at least its 4-byte length (PROTOCOL.md §1): 8 names need 32 bytes, so with
+        // 20 left the count is refused at once, before the over-long first name could be noticed.
+        let mut w = Writer::new();
+        w.raw(&[1; 32]).raw(&[2; 32]).str("{}").u16(8).u32(129).raw(&[0; 16]);
+        let err = Profile::parse(&w.into_bytes()).unwrap_err();
+        assert!(matches!(err, ProfileError::Codec(CodecError::Truncated { .. })), "{err:?}");
     }
 
     #[test]

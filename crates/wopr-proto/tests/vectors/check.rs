@@ -11,11 +11,12 @@ use serde_json::{Value, json};
 use wopr_identity::{PublicId, RotationRecord};
 use wopr_proto::channel::{ChannelError, OpeningKey};
 use wopr_proto::codec::{CodecError, Decode, Encode};
+use wopr_proto::discovery::{Offer, PeerTable, ProfileError, TopicMessage};
 use wopr_proto::frame::{FrameError, decode_frame};
 use wopr_proto::friend::{FriendAccept, FriendError, FriendRequest};
 use wopr_proto::handshake::{HandshakeError, HandshakeMessage, HandshakeRandom, Initiator, respond};
 use wopr_proto::invite::{InviteError, InviteToken, verify_claim};
-use wopr_proto::message::{Envelope, MessageError};
+use wopr_proto::message::{Envelope, Message, MessageError};
 use wopr_proto::replay::{ReplayError, ReplayWindow};
 
 use crate::fixtures::{array, bytes, identity_named, key, name_of, u64_of};
@@ -171,8 +172,74 @@ pub fn run(check: &str, input: &Value, identities: &Value) -> Result<Value, Refu
             accept.verify(&key("me"), u64_of(&input["now_ms"]), &pending).map_err(|e| friend_refusal(&e))?;
             Ok(json!({ "accept": hex::encode(accept.to_bytes()) }))
         }
+        "topic_message" => {
+            let topic = input["topic"].as_str().expect("topic");
+            let mut table = table_of(input, identities);
+            for earlier in input["before"].as_array().expect("before") {
+                let m = TopicMessage::parse(&bytes(&earlier["message"])).expect("an earlier message parses");
+                let t = earlier["topic"].as_str().expect("topic");
+                let offer = table.offer(t, &m, u64_of(&earlier["now_ms"]));
+                assert!(
+                    matches!(offer, Offer::New | Offer::Updated { .. } | Offer::Withdrawn),
+                    "{earlier} must be taken, got {offer:?}"
+                );
+            }
+            let message = TopicMessage::parse(&bytes(&input["message"])).map_err(|e| profile_refusal(&e))?;
+            let offer = table.offer(topic, &message, u64_of(&input["now_ms"]));
+            let mut result = match &offer {
+                Offer::Updated { content_changed } => {
+                    json!({ "offer": "Updated", "content_changed": content_changed })
+                }
+                Offer::New | Offer::Withdrawn | Offer::Unchanged | Offer::Ignored => {
+                    json!({ "offer": variant(&offer) })
+                }
+                Offer::Stale | Offer::Full => return Err(Refusal::new(variant(&offer), None, &offer)),
+                Offer::Refused(e) => return Err(profile_refusal(e)),
+            };
+            let mut listed: Vec<String> =
+                table.peers(Some(topic)).map(|(_, e)| name_of(&e.profile.author)).collect();
+            listed.sort();
+            result["listed"] = json!(listed);
+            Ok(result)
+        }
+        "connect_request" => {
+            let env = Envelope::from_bytes(&bytes(&input["envelope"]))
+                .map_err(|e| message_refusal(&MessageError::from(e)))?;
+            env.verify_from(&key("recipient"), &key("remote")).map_err(|e| message_refusal(&e))?;
+            let Message::ConnectRequest(m) = &env.message else { panic!("a connect-request envelope") };
+            m.check_profile(u64_of(&input["now_ms"]))
+                .map_err(|e| Refusal::new(format!("Profile.{}", profile_error_name(&e)), Some(3), &e))?;
+            Ok(
+                json!({ "author": name_of(&m.author), "topic": m.topic, "session": m.session, "note": m.note }),
+            )
+        }
         other => panic!("unknown check {other:?}"),
     }
+}
+
+/// The peer table a `topic_message` case starts from: its node, joined topics, `only` list and capacity.
+fn table_of(input: &Value, identities: &Value) -> PeerTable {
+    let mut table =
+        PeerTable::with_capacity(key(identities, &input["me"]), u64_of(&input["capacity"]) as usize);
+    for t in input["joined"].as_array().expect("joined") {
+        table.join(t.as_str().expect("topic"));
+    }
+    if let Some(only) = input["only"].as_array() {
+        table.set_only(Some(only.iter().map(|k| key(identities, k)).collect()));
+    }
+    table
+}
+
+fn profile_error_name(e: &ProfileError) -> String {
+    match e {
+        ProfileError::Codec(c) => format!("Malformed.{}", codec_name(c)),
+        other => variant(other),
+    }
+}
+
+/// Topic messages are never answered: their refusals carry no code.
+fn profile_refusal(e: &ProfileError) -> Refusal {
+    Refusal::new(profile_error_name(e), None, e)
 }
 
 fn decode_handshake(v: &Value) -> Result<HandshakeMessage, Refusal> {

@@ -42,6 +42,10 @@ pub fn write(positive: &Value, negative: &Value) {
         seeds.insert(("friend", bytes(&f["bytes"])));
         seeds.insert(("friend", f["line"].as_str().expect("line").as_bytes().to_vec()));
     }
+    let d = &positive["discovery"];
+    seeds.insert(("topic", bytes(&d["profile"]["announce"])));
+    seeds.insert(("topic", bytes(&d["withdraw"]["bytes"])));
+    seeds.insert(("profile", bytes(&d["profile"]["bytes"])));
     let all = positive["accepted"].as_array().expect("accepted").iter();
     for case in all.chain(negative["negative"].as_array().expect("negative")) {
         let input = &case["input"];
@@ -67,6 +71,13 @@ pub fn write(positive: &Value, negative: &Value) {
             "friend_request" => vec![("friend", bytes(&input["request"]))],
             "friend_accept" => vec![("friend", bytes(&input["accept"]))],
             "rotation_json" => vec![("text", text(TEXT_ROTATION_JSON, &str_of("json")))],
+            "topic_message" => {
+                let earlier = input["before"].as_array().expect("before").iter();
+                let mut all: Vec<_> = earlier.map(|m| ("topic", bytes(&m["message"]))).collect();
+                all.push(("topic", bytes(&input["message"])));
+                all
+            }
+            "connect_request" => vec![("envelope", bytes(&input["envelope"]))],
             _ => vec![],
         };
         seeds.extend(found);

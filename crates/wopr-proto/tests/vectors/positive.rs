@@ -5,6 +5,7 @@ use wopr_identity::{RotationRecord, domain_bytes};
 use wopr_proto::ErrorCode;
 use wopr_proto::channel::{Direction, OpeningKey, SealingKey};
 use wopr_proto::codec::Encode;
+use wopr_proto::discovery::{TopicMessage, topic_id};
 use wopr_proto::frame::encode_frame;
 use wopr_proto::handshake::{HandshakeError, Reject};
 use wopr_proto::message::{DoneStatus, Message};
@@ -12,7 +13,7 @@ use wopr_proto::message::{DoneStatus, Message};
 use crate::fixtures::{FIXTURES, INITIATOR_RANDOM, NOW, RESPONDER_RANDOM, name_of};
 use crate::world::{NamedEnvelope, World};
 
-const DOMAINS: [&str; 8] = [
+const DOMAINS: [&str; 10] = [
     "handshake hello",
     "handshake ack",
     "transcript",
@@ -21,6 +22,8 @@ const DOMAINS: [&str; 8] = [
     "rotation",
     "friend request",
     "friend accept",
+    "profile",
+    "withdraw",
 ];
 
 pub fn generate(world: &World, accepted: Vec<Value>) -> Value {
@@ -59,6 +62,7 @@ pub fn generate(world: &World, accepted: Vec<Value>) -> Value {
             "envelope": hex::encode(world.envelope("rotation").to_bytes()),
         },
         "friend": friend(world),
+        "discovery": discovery(world),
         "accepted": accepted,
     })
 }
@@ -86,6 +90,37 @@ fn friend(w: &World) -> Value {
             "signed_bytes": hex::encode(acc.signed_bytes()),
             "bytes": hex::encode(acc.to_bytes()),
             "line": acc.to_line(),
+        },
+    })
+}
+
+const TOPIC_NAMES: [&str; 2] = ["coffee", "tea"];
+
+/// §14: topic ids, alice's profile in `coffee` and its announce, her withdrawal.
+fn discovery(w: &World) -> Value {
+    let (p, x) = (&w.profile, &w.withdraw);
+    json!({
+        "topic_ids": TOPIC_NAMES.iter().map(|name| json!({
+            "name": name,
+            "id": hex::encode(topic_id(name)),
+        })).collect::<Vec<_>>(),
+        "profile": {
+            "author": name_of(&p.author),
+            "encrypt_pub": hex::encode(p.encrypt_pub),
+            "content": p.content,
+            "topics": p.topics,
+            "hints": p.hints,
+            "updated_ms": p.updated_ms,
+            "signed_bytes": hex::encode(p.signed_bytes()),
+            "bytes": hex::encode(p.to_bytes()),
+            "announce": hex::encode(TopicMessage::Announce(p.clone()).to_bytes()),
+        },
+        "withdraw": {
+            "author": name_of(&x.author),
+            "topic": x.topic,
+            "withdrawn_ms": x.withdrawn_ms,
+            "signed_bytes": hex::encode(x.signed_bytes()),
+            "bytes": hex::encode(TopicMessage::Withdraw(x.clone()).to_bytes()),
         },
     })
 }

@@ -1,16 +1,18 @@
 //! Everything the vectors are made of, built once from the fixed inputs in [`crate::fixtures`]: the
 //! handshake between alice (initiator) and bob (responder), the envelopes of a few requests and their
-//! answers, two invites, bob's rotation to bob_next, and alice's friend request to bob with bob's accept.
+//! answers, two invites, bob's rotation to bob_next, alice's friend request to bob with bob's accept, and
+//! discovery: alice's profile in the topic `coffee`, her withdrawal from it, her connect-request to bob.
 
 use wopr_identity::{Identity, PublicId, RotationReason, RotationRecord};
 use wopr_proto::ErrorCode;
+use wopr_proto::discovery::{Profile, Withdraw};
 use wopr_proto::friend::{FriendAccept, FriendRequest};
 use wopr_proto::handshake::{
     HandshakeMessage, HandshakeRandom, Hello, HelloAck, Initiator, Session, SessionKeys, derive_keys,
     respond, transcript_hash,
 };
 use wopr_proto::invite::{Capabilities, InviteToken, NewInvite};
-use wopr_proto::message::{Claim, DoneStatus, Envelope, ErrorMessage, Inject, Log, Message};
+use wopr_proto::message::{Claim, ConnectRequest, DoneStatus, Envelope, ErrorMessage, Inject, Log, Message};
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use crate::fixtures::{ALICE, BOB, BOB_NEXT, INITIATOR_RANDOM, NOW, RESPONDER_RANDOM};
@@ -50,6 +52,24 @@ pub struct World {
     pub friend_request: FriendRequest,
     /// bob's accept of it, a second later.
     pub friend_accept: FriendAccept,
+    /// alice's profile in `coffee`, dated `NOW`, with one address hint.
+    pub profile: Profile,
+    /// alice leaves `coffee` 30 s later.
+    pub withdraw: Withdraw,
+}
+
+/// The topic of the discovery vectors.
+pub const TOPIC: &str = "coffee";
+/// alice's profile content.
+pub const PROFILE_CONTENT: &str = r#"{"name":"alice","skills":["rust","review"]}"#;
+/// When alice withdraws, after `NOW`.
+pub const WITHDRAW_AFTER_MS: u64 = 30_000;
+
+/// alice's profile for `topics`, dated `at`, with her hint (what her node announces).
+pub fn alice_profile(topics: &[&str], content: &str, at: u64) -> Profile {
+    let topics = topics.iter().map(|t| t.to_string()).collect();
+    Profile::with_hints(&ALICE.identity(), content, topics, vec!["127.0.0.1:7438".into()], at)
+        .expect("profile")
 }
 
 pub fn random(r: ([u8; 32], [u8; 32])) -> HandshakeRandom {
@@ -103,6 +123,9 @@ impl World {
             FriendAccept::new(&bob, "bob", vec!["127.0.0.1:7439".into()], &friend_request, NOW + 1000)
                 .expect("friend accept");
 
+        let profile = alice_profile(&[TOPIC], PROFILE_CONTENT, NOW);
+        let withdraw = Withdraw::new(&alice, TOPIC, NOW + WITHDRAW_AFTER_MS);
+
         let me = bob.public_id();
         let mut envelopes = Vec::new();
         let mut signed = |name, nonce: u8, at: u64, message| {
@@ -114,6 +137,9 @@ impl World {
         signed("log", 0x11, 7, Message::Log(Log::new("mySession", "a note, no answer needed")));
         signed("claim", 0x12, 9, Message::Claim(Claim::new(claim_token.clone())));
         signed("inject_refused", 0x13, 11, Message::Inject(Inject::new("otherSession", "are you there?", 1)));
+        let note = "Saw you in coffee; may I send you a patch to review?";
+        let connect = ConnectRequest::new(TOPIC, profile.clone(), Some("review".into()), note);
+        signed("connect_request", 0x14, 17, Message::ConnectRequest(connect));
         let mut plain = |name, nonce: u8, at: u64, message| {
             envelopes.push(NamedEnvelope {
                 name,
@@ -154,6 +180,32 @@ impl World {
         plain("inject_done_failed", 0x28, 15, done(DoneStatus::Failed));
         plain("inject_done_cancelled", 0x29, 16, done(DoneStatus::Cancelled));
         plain("rotation", 0x40, 0, Message::Rotation(rotation.clone()));
+        plain(
+            "connect_response",
+            0x2a,
+            18,
+            Message::ConnectResponse {
+                accepted: true,
+                sessions: vec![format!("discover:{}", alice.public_id().short())],
+                capabilities: Capabilities::MESSAGE,
+                reason: "accepted automatically".into(),
+            },
+        );
+        plain(
+            // How a node answers a friend request it keeps for its owner (a refused connect-request is
+            // answered with an `Error`).
+            "friend_request_pending",
+            0x2b,
+            19,
+            Message::ConnectResponse {
+                accepted: false,
+                sessions: vec![],
+                capabilities: Capabilities::default(),
+                reason: "request received; it waits for the owner to accept it".into(),
+            },
+        );
+        plain("friend_request", 0x15, 20, Message::FriendRequest(friend_request.clone()));
+        plain("friend_accept", 0x2c, 21, Message::FriendAccept(friend_accept.clone()));
 
         // What wopr-p2p does: stream 0 carries the handshake, every request has a client stream of its own.
         let stream = |id, frames| StreamPlan { id, frames };
@@ -170,6 +222,8 @@ impl World {
             stream(8, vec![("log", true), ("inject_done_logged", false)]),
             stream(12, vec![("claim", true), ("claim_accepted", false)]),
             stream(16, vec![("inject_refused", true), ("error_unauthorized", false)]),
+            stream(20, vec![("connect_request", true), ("connect_response", false)]),
+            stream(24, vec![("friend_request", true), ("friend_accept", false)]),
         ];
 
         World {
@@ -190,6 +244,8 @@ impl World {
             rotation,
             friend_request,
             friend_accept,
+            profile,
+            withdraw,
         }
     }
 

@@ -165,13 +165,16 @@ async fn join(ctx: &Ctx, topic: String, json: bool) -> Result<()> {
             );
         }
         let request = Request::Discover(DiscoverOp::Join { topic, watch: true });
-        client::call(stream, &request, |line| {
+        let watching = client::call(stream, &request, |line| {
             if let Ok(ev) = serde_json::from_str::<Value>(line) {
                 print_event(&ev, json);
             }
-        })
-        .await
-        .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+        });
+        // Ctrl+C stops watching; the daemon stays in the topic.
+        tokio::select! {
+            r = watching => { r.map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?; }
+            _ = tokio::signal::ctrl_c() => {}
+        }
         return Ok(());
     }
     let node = start_node(ctx).await?;

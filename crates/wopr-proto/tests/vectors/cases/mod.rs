@@ -4,6 +4,7 @@
 //! named here). The generator runs each case through the code ([`crate::check::run`]) and stops if the
 //! outcome differs from what is written here, so a committed case is both a requirement and a fact.
 
+mod discovery;
 mod friend;
 mod handshake;
 mod identity;
@@ -80,6 +81,10 @@ pub fn all(world: &World, identities: &Value) -> (Vec<Value>, Vec<Value>) {
         friend::request_bytes(world, identities),
         friend::accept_bytes(world, identities),
         friend::accept_line(world, identities),
+        discovery::topic_messages(world, identities),
+        discovery::connect_requests(world, identities),
+        discovery::envelope_decoding(world, identities),
+        discovery::envelope_verification(world, identities),
     ];
     let mut accepted = Vec::new();
     let mut negative = Vec::new();
