@@ -8,14 +8,18 @@
 #![deny(unsafe_code)]
 #![warn(missing_docs)]
 
-mod peer_tool;
+mod p2p_tools;
 pub mod policy;
 mod prompt;
 mod tools;
 mod turn;
 mod workspace_tools;
 
-pub use peer_tool::{FORWARDED_HOPS, INJECT_PEER, PeerInjector};
+pub use p2p_tools::{
+    DISCOVER_JOIN, DISCOVER_PEERS, DISCOVER_PROFILE_SET, FORWARDED_HOPS, FRIEND_ACCEPT, FRIEND_LIST,
+    FRIEND_REQUEST, P2P_GRANT_ACCESS, P2P_INJECT, P2P_ROTATE_KEYS, P2P_TOOLS, P2pActions, ROTATION_REASONS,
+    is_p2p_tool,
+};
 pub use prompt::{BYTES_PER_TOKEN, MAX_HISTORY_ROWS, build_request, history_budget, load_history};
 pub use tools::{BoxFuture, ToolOutput, ToolRefused, Toolbox};
 pub use turn::{MAX_STEPS, TurnContext, TurnError, TurnEvent, TurnOutcome, load_context, run_turn};

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use wopr_providers::{ToolCall, ToolSpec};
 use wopr_sandbox::{Command, ExitStatus, Output, Policy, Sandbox, SandboxError};
 
-use crate::peer_tool::{self, INJECT_PEER, PeerInjector};
+use crate::p2p_tools::{self, P2pActions};
 use crate::tools::{BoxFuture, ToolOutput, ToolRefused, Toolbox};
 
 /// Most characters of a tool's output handed back to the model (the rest is cut with a note).
@@ -29,34 +29,36 @@ enum Runner {
     Host { workspace: PathBuf },
 }
 
-/// `shell`, `read_file`, `write_file` and `list_dir` over a session workspace, plus `inject_peer` when
-/// a [`PeerInjector`] is given (only the owner's own turns get one).
+/// `shell`, `read_file`, `write_file` and `list_dir` over a session workspace, plus the P2P tools
+/// ([`p2p_tools::P2P_TOOLS`]) when [`P2pActions`] are given (only the owner's own untainted turns get
+/// them; without them a call to one is refused).
 pub struct WorkspaceTools {
     runner: Runner,
-    peers: Option<Arc<dyn PeerInjector>>,
+    p2p: Option<Arc<dyn P2pActions>>,
 }
 
 impl WorkspaceTools {
     /// Tools that run in `sandbox` under `policy` (whose workspace is the session's).
     pub fn sandboxed(sandbox: Arc<dyn Sandbox>, policy: Policy) -> Self {
-        WorkspaceTools { runner: Runner::Sandboxed { sandbox, policy }, peers: None }
+        WorkspaceTools { runner: Runner::Sandboxed { sandbox, policy }, p2p: None }
     }
 
     /// Tools whose every call is refused with `reason` (no sandbox works here, and the source must not
     /// run anything unsandboxed). The model is still offered them, so a refusal is explicit.
     pub fn refused(reason: impl Into<String>) -> Self {
-        WorkspaceTools { runner: Runner::Refused(reason.into()), peers: None }
+        WorkspaceTools { runner: Runner::Refused(reason.into()), p2p: None }
     }
 
     /// Tools that run directly on the host in `workspace`: only for the owner's own sessions with the
     /// sandbox switched off.
     pub fn unsandboxed(workspace: PathBuf) -> Self {
-        WorkspaceTools { runner: Runner::Host { workspace }, peers: None }
+        WorkspaceTools { runner: Runner::Host { workspace }, p2p: None }
     }
 
-    /// Adds the `inject_peer` tool, reaching peers through `injector`. Never for a peer's turn.
-    pub fn with_peer_injector(mut self, injector: Arc<dyn PeerInjector>) -> Self {
-        self.peers = Some(injector);
+    /// Adds the P2P tools, acting through `actions`. Never for a turn holding non-owner words: the
+    /// only caller is [`crate::policy::SessionTools`], which checks the turn's trust.
+    pub(crate) fn with_p2p_actions(mut self, actions: Arc<dyn P2pActions>) -> Self {
+        self.p2p = Some(actions);
         self
     }
 
@@ -73,16 +75,20 @@ impl WorkspaceTools {
 impl Toolbox for WorkspaceTools {
     fn specs(&self) -> Vec<ToolSpec> {
         let mut all = specs();
-        if self.peers.is_some() {
-            all.push(peer_tool::spec());
+        if self.p2p.is_some() {
+            all.extend(p2p_tools::specs());
         }
         all
     }
 
     fn run<'a>(&'a self, call: &'a ToolCall) -> BoxFuture<'a, Result<ToolOutput, ToolRefused>> {
         Box::pin(async move {
-            if let (INJECT_PEER, Some(peers)) = (call.name.as_str(), &self.peers) {
-                return Ok(peer_tool::run(peers.as_ref(), call).await);
+            if p2p_tools::is_p2p_tool(&call.name) {
+                return Ok(match &self.p2p {
+                    Some(actions) => p2p_tools::run(actions.as_ref(), call).await,
+                    // Never offered in this turn: a call by name is forged or mistaken, and runs nothing.
+                    None => p2p_tools::refusal(&call.name),
+                });
             }
             let command = match command_for(call) {
                 Ok(command) => command,

@@ -25,7 +25,7 @@ pub enum Request {
         session: String,
         /// The message.
         text: String,
-        /// P2P hops the work already travelled (1 when an AI's `inject_peer` tool sends it).
+        /// P2P hops the work already travelled (1 when an AI's `p2p_inject` tool sends it).
         #[serde(default)]
         hops: u8,
     },

@@ -108,7 +108,7 @@ fn decide(ctx: &Ctx, rt: &tokio::runtime::Runtime, peer: String, accept: bool) -
 }
 
 /// Runs `op` on the daemon; discovery state lives there.
-async fn daemon_op(ctx: &Ctx, op: DiscoverOp) -> Result<Value> {
+pub(crate) async fn daemon_op(ctx: &Ctx, op: DiscoverOp) -> Result<Value> {
     let Some(stream) = client::connect(&ctx.home).await else {
         return Err(Exit {
             code: 1,
@@ -243,15 +243,26 @@ async fn profile(ctx: &Ctx, args: ProfileArgs) -> Result<()> {
 
 /// Stores the content as `discover.profile` and has a running daemon announce it.
 async fn publish(ctx: &Ctx, value: &Value) -> Result<()> {
-    let text = content_text(value).map_err(p2p_exit)?;
-    Config::of(&ctx.home).set(&ConfigKey::parse("discover.profile")?, value.clone())?;
-    if client::connect(&ctx.home).await.is_some() {
-        daemon_op(ctx, DiscoverOp::Reload).await?;
-        println!("Profile set ({} bytes) and announced in your topics.", text.len());
+    let (bytes, announced) = set_profile(ctx, value).await?;
+    if announced {
+        println!("Profile set ({bytes} bytes) and announced in your topics.");
     } else {
-        println!("Profile set ({} bytes); it is announced when you join a topic.", text.len());
+        println!("Profile set ({bytes} bytes); it is announced when you join a topic.");
     }
     Ok(())
+}
+
+/// Stores `value` as `discover.profile` (refusing one too large for an announce) and has a running
+/// daemon announce it: `wopr discover profile set` and the agent's `discover_profile_set` tool. Returns
+/// its size in bytes and whether a daemon announced it now.
+pub(crate) async fn set_profile(ctx: &Ctx, value: &Value) -> Result<(usize, bool)> {
+    let text = content_text(value).map_err(p2p_exit)?;
+    Config::of(&ctx.home).set(&ConfigKey::parse("discover.profile")?, value.clone())?;
+    let announced = client::connect(&ctx.home).await.is_some();
+    if announced {
+        daemon_op(ctx, DiscoverOp::Reload).await?;
+    }
+    Ok((text.len(), announced))
 }
 
 fn confirm(question: &str) -> Result<bool> {

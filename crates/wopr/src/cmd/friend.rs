@@ -84,12 +84,7 @@ pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
         FriendCmd::List { json } => {
             let doc = ctx.home.friends().load()?;
             if json {
-                return output::json(&json!({
-                    "friends": doc.friends,
-                    "incoming": doc.incoming,
-                    "outgoing": doc.outgoing,
-                    "autoAccept": doc.auto_accept.patterns(),
-                }));
+                return output::json(&list_json(&doc));
             }
             if doc.friends.is_empty() && doc.incoming.is_empty() && doc.outgoing.is_empty() {
                 println!("No friends yet: wopr friend request <peer>");
@@ -127,6 +122,16 @@ pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
         }
         FriendCmd::AutoAccept(c) => auto_accept(ctx, c),
     }
+}
+
+/// The friend list as `wopr friend list --json` prints it (and the agent's `friend_list` tool returns).
+pub(crate) fn list_json(doc: &wopr_store::FriendsFile) -> Value {
+    json!({
+        "friends": doc.friends,
+        "incoming": doc.incoming,
+        "outgoing": doc.outgoing,
+        "autoAccept": doc.auto_accept.patterns(),
+    })
 }
 
 fn name(f: &Value) -> &str {

@@ -1,5 +1,6 @@
 //! Command implementations: each validates its raw arguments into library types, then does one thing.
 
+mod agent_p2p;
 mod config;
 mod daemon;
 mod discover;

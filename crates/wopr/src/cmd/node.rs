@@ -91,33 +91,3 @@ pub fn peer_key(ctx: &Ctx, query: &str) -> Result<wopr_identity::PublicId, P2pEr
         ))
     })
 }
-
-/// The `inject_peer` tool of the owner's own turns: a peer inject through the daemon, or a node started
-/// for it, exactly like `wopr inject`.
-pub struct CliInjector(pub wopr_store::Home);
-
-impl wopr_agent::PeerInjector for CliInjector {
-    fn inject<'a>(
-        &'a self,
-        peer: &'a str,
-        session: &'a str,
-        message: &'a str,
-        hop_count: u8,
-    ) -> wopr_agent::BoxFuture<'a, Result<String, String>> {
-        Box::pin(async move {
-            let ctx = Ctx { home: self.0.clone() };
-            let request = Request::Inject {
-                peer: peer.into(),
-                session: session.into(),
-                text: message.into(),
-                hops: hop_count,
-            };
-            let mut answer = String::new();
-            let done = dispatch(&ctx, request, &mut |d| answer.push_str(d)).await.map_err(|e| e.message)?;
-            Ok(match done["status"].as_str() {
-                Some("logged") => "logged there; no AI answer (the peer granted only `message`)".to_string(),
-                _ => answer,
-            })
-        })
-    }
-}

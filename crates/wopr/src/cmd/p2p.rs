@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 use wopr_daemon::ipc::Request;
-use wopr_store::{Capability, Grant, SessionName, now_ms};
+use wopr_store::{AuditEntry, Capability, Decision, Grant, PayloadSummary, SessionName, now_ms};
 
 use super::Ctx;
 use super::node::{dispatch, p2p_exit, peer_key};
@@ -149,17 +149,14 @@ pub fn revoke(ctx: &Ctx, peer: &str) -> Result<()> {
 
 pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
     if let Some(AccessCmd::Grant { peer, session, cap }) = args.command {
-        let key = peer_key(ctx, &peer).map_err(|e| Exit::invalid(e.to_string()))?;
-        let name = SessionName::new(&session)?;
-        ctx.home.sessions().get(&name)?;
         let cap = Capability::parse(&cap).map_err(|e| Exit::invalid(e.to_string()))?;
-        let g = ctx.home.access().add(Grant::new(key, [name.to_string()], [cap], now_ms()))?;
+        let g = grant(ctx, &peer, std::slice::from_ref(&session), &[cap], "cli:access_grant", None)?;
         println!(
             "{}",
             output::printable(&format!(
-                "Granted {} ({}) {} on {name}",
+                "Granted {} ({}) {} on {session}",
                 g.peer_name,
-                key.short(),
+                g.peer_key.short(),
                 cap.as_str()
             ))
         );
@@ -191,6 +188,40 @@ pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
         println!("{}", output::printable(&line));
     }
     Ok(())
+}
+
+/// Grants `peer` (a name, short id or full id from `peers.json`/`access.json`, or a full key) `caps` on
+/// every session of `sessions`, each of which must exist: `wopr access grant` and the agent's
+/// `p2p_grant_access` tool. The grant is written to `access.json` first, then recorded in the audit log
+/// as `action` (with the session of the turn that asked, for the tool), so no grant is made unrecorded
+/// by a failing log. Nothing is granted unless every session exists.
+pub(crate) fn grant(
+    ctx: &Ctx,
+    peer: &str,
+    sessions: &[String],
+    caps: &[Capability],
+    action: &str,
+    asked_in: Option<&SessionName>,
+) -> Result<Grant> {
+    let key = peer_key(ctx, peer).map_err(|e| Exit::invalid(e.to_string()))?;
+    let mut names = Vec::with_capacity(sessions.len());
+    for session in sessions {
+        let name = SessionName::new(session)?;
+        ctx.home.sessions().get(&name)?;
+        names.push(name.to_string());
+    }
+    if caps.is_empty() || names.is_empty() {
+        return Err(Exit::invalid("a grant needs at least one session and one capability").into());
+    }
+    let g = ctx.home.access().add(Grant::new(key, names.clone(), caps.iter().copied(), now_ms()))?;
+    let caps: Vec<&str> = caps.iter().map(|c| c.as_str()).collect();
+    let what = format!("granted {} on {}", caps.join(","), names.join(","));
+    let mut entry = AuditEntry::new(now_ms(), &key, action, Decision::Accepted)
+        .with_payload(&PayloadSummary::of(what.as_bytes()));
+    entry.session = asked_in.map(|s| s.to_string());
+    entry.reason = Some(format!("by the owner: {what}"));
+    ctx.home.audit()?.record(&entry)?;
+    Ok(g)
 }
 
 pub fn peers(ctx: &Ctx, args: PeersArgs) -> Result<()> {

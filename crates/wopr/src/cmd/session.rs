@@ -110,12 +110,12 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
         }
     };
 
-    let injector = std::sync::Arc::new(super::node::CliInjector(ctx.home.clone()));
+    let p2p = std::sync::Arc::new(super::agent_p2p::CliP2p::new(ctx.home.clone(), name.clone()));
     // The turn decides its trust from the history it loads; this is only to tell the owner.
     if let (false, Some(taint)) = (json, session_taint(&ctx.home.history()?, &name)?) {
         eprintln!("{}", output::printable(&format!("note: {name} {}; {}", taint.reason(), UNTRUSTED_TURNS)));
     }
-    let tools = SessionTools::new(&ctx.home, &name, &meta).with_peer_injector(injector);
+    let tools = SessionTools::new(&ctx.home, &name, &meta).with_p2p_actions(p2p);
     let interactive = !json && std::io::stdout().is_terminal();
     let spinner = (!json && std::io::stderr().is_terminal()).then(|| {
         let s = indicatif::ProgressBar::new_spinner();
@@ -291,7 +291,7 @@ fn show(ctx: &Ctx, name: &str, limit: Option<usize>, json: bool) -> Result<()> {
 }
 
 /// What the owner's turns in a tainted session get, in words.
-pub(crate) const UNTRUSTED_TURNS: &str = "your turns here run as that source: sandboxed, no network, no inject_peer, whatever the sandbox switch says";
+pub(crate) const UNTRUSTED_TURNS: &str = "your turns here run as that source: sandboxed, no network, no P2P tools, whatever the sandbox switch says";
 
 /// A taint as JSON: which source, its trust, since which message and when, and why in words.
 pub(crate) fn taint_json(t: &Taint) -> Value {
