@@ -257,7 +257,7 @@ fn relay_probes(inner: &Inner, report: Option<&iroh::unstable_net_report::NetRep
                     probes.last_mut().expect("just pushed")
                 }
             };
-            let ms = latency.as_secs_f64() * 1000.0;
+            let ms = millis(latency);
             if entry.latency_ms.is_none_or(|best| ms < best) {
                 entry.latency_ms = Some(ms);
                 entry.latency_probe = Some(probe_name(probe).to_string());
@@ -377,7 +377,7 @@ async fn peer_path(node: &Node, inner: &Arc<Inner>, peer: &PublicId, patience: D
     }
     .into();
     report.path = path.as_ref().map(PeerPath::to_string);
-    report.rtt_ms = selected_rtt(inner, peer).map(|d| d.as_secs_f64() * 1000.0);
+    report.rtt_ms = selected_rtt(inner, peer).map(millis);
     if path.is_none() {
         report.error = Some("the connection closed before its path could be read".into());
     }
@@ -388,6 +388,11 @@ async fn peer_path(node: &Node, inner: &Arc<Inner>, peer: &PublicId, patience: D
 fn selected_rtt(inner: &Inner, peer: &PublicId) -> Option<Duration> {
     let conns = inner.pool.live(peer).into_iter().chain(inner.registry.of(peer));
     conns.filter_map(|c| c.paths().iter().find(|p| p.is_selected()).map(|p| p.rtt())).min()
+}
+
+/// A duration in milliseconds, to the microsecond: short enough that `--json` reads back exactly.
+fn millis(d: std::time::Duration) -> f64 {
+    (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// Discovery's bootstrap sources at the last join, as the doctor reports them.
