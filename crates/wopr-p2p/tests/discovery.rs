@@ -5,32 +5,13 @@ mod common;
 
 use std::time::Duration;
 
-use common::TestNode;
-use serde_json::{Value, json};
-use wopr_p2p::NodeConfig;
+use common::{TestNode, discovery_node as node, set_config as set};
+use serde_json::json;
 use wopr_p2p::discovery::DiscoveryEvent;
-use wopr_store::{Capability, Config, ConfigKey, Home};
+use wopr_store::Capability;
 
 /// Generous: CI machines are loaded. Tests wait for events, never assert on time.
 const DEADLINE: Duration = Duration::from_secs(60);
-
-fn set(home: &Home, key: &str, value: Value) {
-    Config::of(home).set(&ConfigKey::parse(key).unwrap(), value).unwrap();
-}
-
-/// A node whose discovery uses only `bootstrap` (no LAN, no DHT), with `extra` settings.
-async fn node(bootstrap: &[String], extra: &[(&str, Value)]) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home::at(dir.path().join("wopr"));
-    let identity = home.init_identity(false).unwrap();
-    set(&home, "discover.mdns", json!(false));
-    set(&home, "discover.dht", json!(false));
-    set(&home, "discover.bootstrap", json!(bootstrap));
-    for (k, v) in extra {
-        set(&home, k, v.clone());
-    }
-    TestNode::start_with(dir, home, identity, NodeConfig::loopback()).await
-}
 
 /// Waits until `cond` holds, polling; panics with `what` after the deadline.
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {

@@ -6,24 +6,13 @@ mod common;
 use std::time::Duration;
 
 use common::TestNode;
-use serde_json::{Value, json};
-use wopr_p2p::{FriendOutcome, NodeConfig};
+use serde_json::json;
+use wopr_p2p::FriendOutcome;
 use wopr_proto::friend::{FriendAccept, FriendRequest};
-use wopr_store::{Capability, Config, ConfigKey, Home, friend_session_name};
-
-fn set(home: &Home, key: &str, value: Value) {
-    Config::of(home).set(&ConfigKey::parse(key).unwrap(), value).unwrap();
-}
+use wopr_store::{Capability, friend_session_name};
 
 async fn node(name: &str, bootstrap: &[String]) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home::at(dir.path().join("wopr"));
-    let identity = home.init_identity(false).unwrap();
-    set(&home, "discover.mdns", json!(false));
-    set(&home, "discover.dht", json!(false));
-    set(&home, "discover.bootstrap", json!(bootstrap));
-    set(&home, "friend.name", json!(name));
-    TestNode::start_with(dir, home, identity, NodeConfig::loopback()).await
+    common::discovery_node(bootstrap, &[("friend.name", json!(name))]).await
 }
 
 /// Two nodes that see each other in a topic (so each knows how to reach the other).

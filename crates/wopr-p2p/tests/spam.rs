@@ -7,38 +7,21 @@ mod common;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::TestNode;
+use common::{TestNode, discovery_node as node};
 use futures::StreamExt;
 use iroh::address_lookup::MemoryLookup;
 use iroh::endpoint::presets;
 use iroh::protocol::Router;
 use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
 use iroh_gossip::{Gossip, TopicId};
-use serde_json::{Value, json};
+use serde_json::json;
 use wopr_identity::Identity;
-use wopr_p2p::{NodeConfig, P2pError};
+use wopr_p2p::P2pError;
 use wopr_proto::discovery::{Profile, TopicMessage, topic_id};
 use wopr_proto::{Encode, ErrorCode};
-use wopr_store::{Config, ConfigKey, Decision, Home};
+use wopr_store::Decision;
 
 const TOPIC: &str = "global";
-
-fn set(home: &Home, key: &str, value: Value) {
-    Config::of(home).set(&ConfigKey::parse(key).unwrap(), value).unwrap();
-}
-
-async fn node(bootstrap: &[String], extra: &[(&str, Value)]) -> TestNode {
-    let dir = tempfile::tempdir().unwrap();
-    let home = Home::at(dir.path().join("wopr"));
-    let identity = home.init_identity(false).unwrap();
-    set(&home, "discover.mdns", json!(false));
-    set(&home, "discover.dht", json!(false));
-    set(&home, "discover.bootstrap", json!(bootstrap));
-    for (k, v) in extra {
-        set(&home, k, v.clone());
-    }
-    TestNode::start_with(dir, home, identity, NodeConfig::loopback()).await
-}
 
 async fn until(what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(90);

@@ -196,3 +196,22 @@ pub async fn inject(
     let r = from.node.inject(peer, session, text, |d| deltas.push(d.to_string())).await;
     (r, deltas)
 }
+
+/// Sets `key` in `home`'s config.json.
+pub fn set_config(home: &Home, key: &str, value: serde_json::Value) {
+    wopr_store::Config::of(home).set(&wopr_store::ConfigKey::parse(key).unwrap(), value).unwrap();
+}
+
+/// A node whose discovery uses only `bootstrap` (no LAN, no DHT), with `extra` config settings.
+pub async fn discovery_node(bootstrap: &[String], extra: &[(&str, serde_json::Value)]) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    let home = Home::at(dir.path().join("wopr"));
+    let identity = home.init_identity(false).unwrap();
+    set_config(&home, "discover.mdns", serde_json::json!(false));
+    set_config(&home, "discover.dht", serde_json::json!(false));
+    set_config(&home, "discover.bootstrap", serde_json::json!(bootstrap));
+    for (k, v) in extra {
+        set_config(&home, k, v.clone());
+    }
+    TestNode::start_with(dir, home, identity, NodeConfig::loopback()).await
+}
