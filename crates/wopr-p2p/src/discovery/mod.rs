@@ -416,19 +416,17 @@ impl Inner {
             }
         };
         let d = &self.discovery;
-        let offer = lock(&d.state).table.offer(topic, &message, now);
         let author = message.author();
+        let (offer, entry) = {
+            let mut state = lock(&d.state);
+            let offer = state.table.offer(topic, &message, now);
+            let listed = matches!(offer, Offer::New | Offer::Updated { .. });
+            let entry = if listed { state.table.get(topic, &author).cloned() } else { None };
+            (offer, entry)
+        };
         match offer {
             Offer::New | Offer::Updated { .. } => {
                 let is_new = offer == Offer::New;
-                let entry = {
-                    let state = lock(&d.state);
-                    state
-                        .table
-                        .peers(Some(topic))
-                        .find(|(_, e)| e.profile.author == author)
-                        .map(|(_, e)| e.clone())
-                };
                 let Some(entry) = entry else { return false };
                 if is_new {
                     let what = Audited { action: "profile", ..Audited::default() };
@@ -493,11 +491,7 @@ impl Inner {
         let entry = {
             let mut state = lock(&d.state);
             state.table.set_verdict(topic, &profile.author, profile.updated_ms, verdict);
-            state
-                .table
-                .peers(Some(topic))
-                .find(|(_, e)| e.profile.author == profile.author)
-                .map(|(_, e)| e.clone())
+            state.table.get(topic, &profile.author).cloned()
         };
         let Some(entry) = entry else { return };
         let peer = PeerView::of(topic, &entry);

@@ -18,11 +18,6 @@ use crate::inner::{Inner, lock};
 const DHT_RETRY: Duration = Duration::from_secs(30);
 
 impl Inner {
-    /// The gossip senders of every joined topic.
-    fn senders(&self) -> Vec<GossipSender> {
-        self.discovery.senders()
-    }
-
     /// The DHT client, started on first use with `discover.dht`'s bootstrap nodes.
     async fn rendezvous(&self) -> Result<Rendezvous, String> {
         let bootstrap = lock(&self.discovery.settings).dht_bootstrap.clone();
@@ -44,7 +39,7 @@ pub(crate) async fn lan_task(inner: Weak<Inner>, mut peers: watch::Receiver<BTre
             known.extend(fresh.iter().copied());
             lock(&inner.discovery.sources).mdns.found = known.len();
             let ids: Vec<_> = fresh.iter().filter_map(endpoint_of).collect();
-            for sender in inner.senders() {
+            for sender in inner.discovery.senders() {
                 let _ = sender.join_peers(ids.clone()).await;
             }
         }

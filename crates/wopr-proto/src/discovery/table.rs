@@ -181,6 +181,11 @@ impl PeerTable {
         gone
     }
 
+    /// The listed entry of `author` in `topic`.
+    pub fn get(&self, topic: &str, author: &PublicId) -> Option<&PeerEntry> {
+        self.topics.get(topic)?.get(author)
+    }
+
     /// The listed peers of `topic` (or of every topic), with their topic.
     pub fn peers<'a>(&'a self, topic: Option<&'a str>) -> impl Iterator<Item = (&'a str, &'a PeerEntry)> {
         self.topics
@@ -241,6 +246,8 @@ mod tests {
         assert_eq!(t.offer("coffee", &changed, NOW + 2), Offer::Updated { content_changed: true });
         let (topic, entry) = t.find("Robert").unwrap();
         assert_eq!((topic, entry.profile.author), ("coffee", id(2).public_id()));
+        assert_eq!(t.get("coffee", &id(2).public_id()), Some(entry));
+        assert_eq!(t.get("tea", &id(2).public_id()), None);
         assert!(t.find(&id(2).public_id().short()).is_some());
         assert_eq!(t.peers(None).count(), 1);
     }
