@@ -888,20 +888,25 @@ def profile_unsigned(p):
             + u64(p["updated_ms"]))
 
 
+def read_profile(r):
+    return {"author": r.take(32), "encrypt_pub": r.take(32), "content": r.string(MAX_CONTENT),
+            "topics": r.list(MAX_TOPICS, 4, lambda: r.string(MAX_TOPIC_NAME)),
+            "hints": r.list(MAX_HINTS, 4, lambda: r.string(MAX_HINT_LEN)),
+            "updated_ms": r.u64(), "signature": r.take(64)}
+
+
 def decode_profile(data):
     """Refused("TooLarge"), Refused("Malformed.<codec error>") or a field rule's name (section 14)."""
     if len(data) > MAX_PROFILE_BYTES:
         raise Refused("TooLarge")
-
-    def dec(r):
-        return {"author": r.take(32), "encrypt_pub": r.take(32), "content": r.string(MAX_CONTENT),
-                "topics": r.list(MAX_TOPICS, 4, lambda: r.string(MAX_TOPIC_NAME)),
-                "hints": r.list(MAX_HINTS, 4, lambda: r.string(MAX_HINT_LEN)),
-                "updated_ms": r.u64(), "signature": r.take(64)}
     try:
-        p = decode_all(data, dec)
+        p = decode_all(data, read_profile)
     except CodecError as e:
         raise Refused("Malformed." + e.kind) from None
+    return profile_rules(p)
+
+
+def profile_rules(p):
     if not 1 <= len(p["topics"]) <= MAX_TOPICS:
         raise Refused("TopicCount")
     if any(not t for t in p["topics"]):
@@ -915,6 +920,33 @@ def withdraw_unsigned(w):
     return w["author"] + string(w["topic"]) + u64(w["withdrawn_ms"])
 
 
+# The smallest encoding that decodes as a profile: two keys, empty content, empty topic and hint lists,
+# the date and the signature.
+MIN_PROFILE_LEN = 32 + 32 + 4 + 2 + 2 + 8 + 64
+MAX_SHARED_PROFILES = 64
+
+
+def decode_share(body):
+    """Section 14.3, type 3: the whole share decodes first, then each profile by an announce's rules."""
+    try:
+        share = decode_all(body, lambda r: {"nonce": r.u64(), "profiles": r.list(
+            MAX_SHARED_PROFILES, MIN_PROFILE_LEN, lambda: read_profile(r))})
+    except CodecError as e:
+        raise Refused("Malformed." + e.kind) from None
+    for p in share["profiles"]:
+        if len(profile_unsigned(p)) + 64 > MAX_PROFILE_BYTES:
+            raise Refused("TooLarge")
+        profile_rules(p)
+    return share
+
+
+def decode_friend_post(body, kind):
+    try:
+        return decode_friend(body, kind)
+    except Refused as e:
+        raise Refused("Friend." + e.error) from None
+
+
 def parse_topic_message(data):
     if len(data) > MAX_TOPIC_MESSAGE:
         raise Refused("TooLarge")
@@ -922,6 +954,12 @@ def parse_topic_message(data):
         raise Refused("Malformed.Truncated")
     if data[0] == 1:
         return {"type": 1, "profile": decode_profile(data[1:])}
+    if data[0] == 3:
+        return {"type": 3, "share": decode_share(data[1:])}
+    if data[0] == 4:
+        return {"type": 4, "friend": decode_friend_post(data[1:], "request")}
+    if data[0] == 5:
+        return {"type": 5, "friend": decode_friend_post(data[1:], "accept")}
     if data[0] == 2:
         try:
             return {"type": 2, "withdraw": decode_all(data[1:], lambda r: {
@@ -956,7 +994,10 @@ class PeerTable:
         self.topics = {t: {} for t in joined}
 
     def offer(self, topic, msg, now_ms):
-        """The table's answer, or Refused for Stale, Full and a failed check."""
+        """The table's answer, or Refused for Stale, Full and a failed check. A share is offered profile by
+        profile (see offer_share); friend posts list no one."""
+        if msg["type"] in (3, 4, 5):
+            return {"offer": "Ignored"}
         body = msg.get("profile") or msg.get("withdraw")
         author = body["author"]
         if author == self.me or (self.only is not None and author not in self.only) or topic not in self.topics:
@@ -1279,7 +1320,17 @@ class Vectors:
             for m in i["before"]:
                 taken = table.offer(m["topic"], parse_topic_message(h(m["message"])), m["now_ms"])
                 self.eq("an earlier message is taken", taken["offer"] in ("New", "Updated", "Withdrawn"), True)
-            result = table.offer(i["topic"], parse_topic_message(h(i["message"])), i["now_ms"])
+            msg = parse_topic_message(h(i["message"]))
+            if msg["type"] == 3:
+                offers = []
+                for p in msg["share"]["profiles"]:
+                    try:
+                        offers.append(table.offer(i["topic"], {"type": 1, "profile": p}, i["now_ms"]))
+                    except Refused as e:
+                        offers.append({"refused": e.error})
+                result = {"offer": "Share", "offers": offers}
+            else:
+                result = table.offer(i["topic"], msg, i["now_ms"])
             result["listed"] = sorted(self.name(a) for a in table.topics.get(i["topic"], {}))
             return result
         if check == "connect_request":

@@ -13,6 +13,9 @@ pub async fn handle(node: &Node, op: FriendOp) -> Reply {
             FriendOutcome::Pending { reason, line } => {
                 json!({"status": "pending", "reason": reason, "line": line})
             }
+            FriendOutcome::Posted { topic, reason, line } => {
+                json!({"status": "posted", "topic": topic, "reason": reason, "line": line})
+            }
             FriendOutcome::Undelivered { reason, line } => {
                 json!({"status": "undelivered", "reason": reason, "line": line})
             }
@@ -26,6 +29,7 @@ pub async fn handle(node: &Node, op: FriendOp) -> Reply {
                 "friend": a.friend,
                 "line": a.line,
                 "delivered": a.delivered.is_ok(),
+                "viaTopic": a.delivered.clone().ok().flatten(),
                 "undeliveredReason": a.delivered.err(),
             })
         }),

@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use wopr_identity::PublicId;
+use wopr_proto::discovery::TopicMessage;
 use wopr_proto::friend::{FriendAccept, FriendCard, FriendRequest, validate_friend_name};
 use wopr_proto::message::Message;
 use wopr_store::{
@@ -42,7 +43,17 @@ pub enum FriendOutcome {
         /// The request's line, to send by another channel as well.
         line: String,
     },
-    /// Not delivered (offline, unreachable); the request stays pending here.
+    /// Not reachable directly, so posted in a topic that lists the peer; the answer comes back through
+    /// it (or directly).
+    Posted {
+        /// The topic.
+        topic: String,
+        /// Why the direct connection failed.
+        reason: String,
+        /// The request's line, to send by another channel as well.
+        line: String,
+    },
+    /// Not delivered (offline, unreachable, in no topic of ours); the request stays pending here.
     Undelivered {
         /// Why.
         reason: String,
@@ -58,8 +69,9 @@ pub struct Accepted {
     pub friend: Friend,
     /// The accept's line, for another channel if it was not delivered.
     pub line: String,
-    /// Whether the requester got the accept directly.
-    pub delivered: Result<(), String>,
+    /// How the accept reached the requester: `Ok(None)` directly, `Ok(Some(topic))` posted in a topic
+    /// that lists it, `Err` why it could not be delivered.
+    pub delivered: Result<Option<String>, String>,
 }
 
 /// The name this node gives itself: `friend.name`, else the profile's `name`, else its short id.
@@ -162,8 +174,8 @@ impl Node {
         let line = request.to_line();
         let pending = OutgoingRequest { to: key, name: target.to_string(), line: line.clone(), sent_at: now };
         inner.home.friends().add_outgoing(pending, now)?;
-        let reply =
-            inner.request(&key, &hints, Message::FriendRequest(request), REPLY_TIMEOUT, &mut |_| {}).await;
+        let direct = Message::FriendRequest(request.clone());
+        let reply = inner.request(&key, &hints, direct, REPLY_TIMEOUT, &mut |_| {}).await;
         match reply {
             Ok(Message::FriendAccept(accept)) => {
                 Ok(FriendOutcome::Accepted(inner.take_accept(accept, Some(key)).await?))
@@ -174,7 +186,13 @@ impl Node {
                 reason: format!("friend request answered with message type {}", other.type_byte()),
             }),
             Err(e @ P2pError::Refused { .. }) => Err(e),
-            Err(e) => Ok(FriendOutcome::Undelivered { reason: e.to_string(), line }),
+            Err(e) => {
+                let reason = e.to_string();
+                match inner.post_friend_message(&key, TopicMessage::FriendRequest(request), None).await {
+                    Some(topic) => Ok(FriendOutcome::Posted { topic, reason, line }),
+                    None => Ok(FriendOutcome::Undelivered { reason, line }),
+                }
+            }
         }
     }
 
@@ -183,16 +201,16 @@ impl Node {
     pub async fn friend_accept(&self, query: &str) -> Result<Accepted, P2pError> {
         let inner = &self.inner;
         let now = inner.now();
-        let (request, verify_at) = if query.trim_start().starts_with("FRIEND_REQUEST") {
+        let (request, verify_at, topic) = if query.trim_start().starts_with("FRIEND_REQUEST") {
             let r = FriendRequest::parse_line(query).map_err(|e| P2pError::Invalid(e.to_string()))?;
-            (r, now)
+            (r, now, None)
         } else {
             let doc = inner.home.friends().load()?;
             let incoming: IncomingRequest = doc.resolve_incoming(query, now)?.clone();
             let r =
                 FriendRequest::parse_line(&incoming.line).map_err(|e| P2pError::Invalid(e.to_string()))?;
             // It was fresh when it arrived; the owner may take longer than 5 minutes to answer.
-            (r, incoming.received_at)
+            (r, incoming.received_at, incoming.topic)
         };
         request
             .verify(&inner.me, verify_at)
@@ -204,17 +222,7 @@ impl Node {
         let name = my_name.clone();
         let friend = off_workers(move || befriend(&home, &card, &name, &me, false, now)).await?;
         let line = accept.to_line();
-        let delivered = inner
-            .request(
-                &request.from.key,
-                &request.from.hints,
-                Message::FriendAccept(accept),
-                REPLY_TIMEOUT,
-                &mut |_| {},
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string());
+        let delivered = inner.deliver_friend_accept(accept, &request.from, topic.as_deref()).await;
         Ok(Accepted { friend, line, delivered })
     }
 

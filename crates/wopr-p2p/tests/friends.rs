@@ -8,6 +8,8 @@ use std::time::Duration;
 use common::TestNode;
 use serde_json::json;
 use wopr_p2p::FriendOutcome;
+use wopr_proto::Encode;
+use wopr_proto::discovery::{Profile, TopicMessage};
 use wopr_proto::friend::{FriendAccept, FriendRequest};
 use wopr_store::{Capability, friend_session_name};
 
@@ -82,7 +84,7 @@ async fn without_a_rule_the_request_waits_for_the_owner_whose_accept_reaches_the
     assert!(a.home.friends().load().unwrap().friends.is_empty());
     assert_eq!(a.home.friends().load().unwrap().incoming.len(), 1);
     let accepted = a.node.friend_accept("bob").await.unwrap();
-    assert_eq!(accepted.delivered, Ok(()));
+    assert_eq!(accepted.delivered, Ok(None), "delivered directly");
     assert!(accepted.line.starts_with("FRIEND_ACCEPT"));
     check_friendship(&a, &b, "bob", "alice");
     check_friendship(&b, &a, "alice", "bob");
@@ -123,6 +125,111 @@ async fn accepts_that_answer_no_request_of_ours_and_requests_for_another_key_are
     assert!(a.node.friend_accept(&stale.to_line()).await.is_err());
     assert!(a.home.friends().load().unwrap().friends.is_empty());
     assert!(a.home.access().load().unwrap().grants.is_empty());
+    a.node.shutdown().await;
+    b.node.shutdown().await;
+}
+
+/// The next topic message of type `kind` a raw peer receives, decoded.
+async fn next_of_type(receiver: &mut iroh_gossip::api::GossipReceiver, kind: u8) -> TopicMessage {
+    use futures::StreamExt;
+    let wait = async {
+        while let Some(event) = receiver.next().await {
+            if let Ok(iroh_gossip::api::Event::Received(m)) = event
+                && m.content.first() == Some(&kind)
+            {
+                return TopicMessage::parse(&m.content).unwrap();
+            }
+        }
+        panic!("the subscription ended");
+    };
+    tokio::time::timeout(Duration::from_secs(60), wait).await.expect("no such topic message arrived")
+}
+
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !cond() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friend_messages_go_through_the_topic_when_the_peer_is_not_reachable_directly() {
+    // Rex is in the topic but serves gossip only: no direct connection to him carries WOPR messages.
+    let a = node("alice", &[]).await;
+    a.node.join("meet").await.unwrap();
+    let rex = wopr_identity::Identity::generate();
+    let (_router, rex_out, mut rex_in) = common::raw_gossip_peer(&a, &rex, "meet").await;
+    let now = wopr_store::now_ms();
+    let profile = Profile::new(&rex, r#"{"name":"rex"}"#, vec!["meet".into()], now).unwrap();
+    rex_out.broadcast(TopicMessage::Announce(profile).to_bytes().into()).await.unwrap();
+    until("alice lists rex", || !a.node.discovered(Some("meet"), false).is_empty()).await;
+
+    // Alice asks Rex: the direct attempt fails, so the request is posted in the topic for him.
+    let outcome = a.node.friend_request(&rex.public_id().short()).await.unwrap();
+    let FriendOutcome::Posted { topic, line, .. } = outcome else { panic!("{outcome:?}") };
+    assert_eq!(topic, "meet");
+    let TopicMessage::FriendRequest(request) = next_of_type(&mut rex_in, 4).await else { unreachable!() };
+    assert_eq!(request.to_line(), line);
+    request.verify(&rex.public_id(), wopr_store::now_ms()).unwrap();
+    // Rex accepts in the topic; Alice takes it (it answers her pending request) and they are friends.
+    let accept = FriendAccept::new(&rex, "rex", vec![], &request, wopr_store::now_ms()).unwrap();
+    rex_out.broadcast(TopicMessage::FriendAccept(accept).to_bytes().into()).await.unwrap();
+    until("alice befriends rex", || a.home.friends().load().unwrap().by_key(&rex.public_id()).is_some())
+        .await;
+    assert!(a.home.friends().load().unwrap().outgoing.is_empty(), "the request is settled");
+
+    // Rex asks Alice in the topic with no rule of hers matching: kept for her owner.
+    let carl = wopr_identity::Identity::generate();
+    let (_router2, carl_out, carl_in) = common::raw_gossip_peer(&a, &carl, "meet").await;
+    tokio::spawn(common::drain(carl_in));
+    let ask = FriendRequest::new(&carl, "carl", vec![], a.id(), wopr_store::now_ms()).unwrap();
+    carl_out.broadcast(TopicMessage::FriendRequest(ask.clone()).to_bytes().into()).await.unwrap();
+    until("carl's request waits for alice", || !a.home.friends().load().unwrap().incoming.is_empty()).await;
+    // Her owner accepts: Carl serves no WOPR messages either, so the accept goes into the topic.
+    let accepted = a.node.friend_accept("carl").await.unwrap();
+    assert_eq!(accepted.delivered, Ok(Some("meet".to_string())));
+    // A raw peer reads posts addressed to others too; Rex sees the accept meant for Carl.
+    let TopicMessage::FriendAccept(answer) = next_of_type(&mut rex_in, 5).await else { unreachable!() };
+    assert_eq!(answer.to, carl.public_id());
+    answer.verify(&carl.public_id(), wopr_store::now_ms(), &ask).unwrap();
+
+    // Posts Alice must not take: addressed to someone else (dropped unread), and forged (refused, audited).
+    let for_rex = FriendRequest::new(&carl, "carl", vec![], rex.public_id(), wopr_store::now_ms()).unwrap();
+    carl_out.broadcast(TopicMessage::FriendRequest(for_rex).to_bytes().into()).await.unwrap();
+    let mut forged = FriendRequest::new(&carl, "carl", vec![], a.id(), wopr_store::now_ms() + 1).unwrap();
+    forged.from.name = "mallory".into();
+    carl_out.broadcast(TopicMessage::FriendRequest(forged).to_bytes().into()).await.unwrap();
+    let audit = || a.home.audit().unwrap().list(None, None).unwrap();
+    until("the forged post is audited", || {
+        audit().iter().any(|e| {
+            e.action == "friend-request" && e.reason.as_deref().is_some_and(|r| r.contains("signature"))
+        })
+    })
+    .await;
+    let doc = a.home.friends().load().unwrap();
+    assert!(doc.incoming.is_empty(), "{:?}", doc.incoming);
+    assert_eq!(doc.friends.len(), 2, "rex and carl only");
+    a.node.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friend_that_rotates_its_key_stays_a_friend_under_the_new_key() {
+    let (a, b) = pair().await;
+    a.home.friends().add_rule("bob").unwrap();
+    let outcome = b.node.friend_request(&a.id().short()).await.unwrap();
+    assert!(matches!(outcome, FriendOutcome::Accepted(_)), "{outcome:?}");
+    let before = a.home.friends().load().unwrap().by_key(&b.id()).cloned().unwrap();
+    let old = b.id();
+    let (_, record) = b.home.rotate_identity(wopr_identity::RotationReason::Scheduled).unwrap();
+    let b = b.restart(None).await;
+    let report = b.node.broadcast_rotation(&record).await.unwrap();
+    assert_eq!(report.delivered, vec![a.id()]);
+    let doc = a.home.friends().load().unwrap();
+    let after = doc.by_key(&record.new_key).expect("the friend under its new key");
+    assert_eq!((&after.name, &after.session), (&before.name, &before.session));
+    assert_eq!(after.old_keys.iter().map(|o| o.key).collect::<Vec<_>>(), vec![old]);
+    assert!(doc.by_key(&old).is_none());
     a.node.shutdown().await;
     b.node.shutdown().await;
 }

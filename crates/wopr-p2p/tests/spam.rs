@@ -8,16 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::{TestNode, discovery_node as node};
-use futures::StreamExt;
-use iroh::address_lookup::MemoryLookup;
-use iroh::endpoint::presets;
-use iroh::protocol::Router;
-use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
-use iroh_gossip::{Gossip, TopicId};
 use serde_json::json;
 use wopr_identity::Identity;
 use wopr_p2p::P2pError;
-use wopr_proto::discovery::{Profile, TopicMessage, topic_id};
+use wopr_proto::discovery::{Profile, TopicMessage};
 use wopr_proto::{Encode, ErrorCode};
 use wopr_store::Decision;
 
@@ -35,32 +29,6 @@ fn listed(n: &TestNode, all: bool) -> Vec<wopr_p2p::discovery::PeerView> {
     n.node.discovered(Some(TOPIC), all)
 }
 
-/// A gossip endpoint of its own, with no WOPR node behind it, subscribed to the topic through `hub`.
-async fn spammer(hub: &TestNode) -> (Router, iroh_gossip::api::GossipSender) {
-    let lookup = MemoryLookup::new();
-    let id = iroh::EndpointId::from_bytes(hub.id().as_bytes()).unwrap();
-    lookup.add_endpoint_info(EndpointAddr::from_parts(id, [TransportAddr::Ip(hub.socket())]));
-    let endpoint = Endpoint::builder(presets::Minimal)
-        .relay_mode(RelayMode::Disabled)
-        .clear_address_lookup()
-        .address_lookup(lookup)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .unwrap()
-        .secret_key(SecretKey::from_bytes(&Identity::generate().signing_seed()))
-        .bind()
-        .await
-        .unwrap();
-    let gossip = Gossip::builder().spawn(endpoint.clone());
-    let router = Router::builder(endpoint).accept(iroh_gossip::ALPN, gossip.clone()).spawn();
-    let mut topic = gossip.subscribe(TopicId::from_bytes(topic_id(TOPIC)), vec![id]).await.unwrap();
-    topic.joined().await.unwrap();
-    let (sender, mut receiver) = topic.split();
-    // Keep the subscription alive (and drain it) while the test runs.
-    tokio::spawn(async move { while receiver.next().await.is_some() {} });
-    (router, sender)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn honest_nodes_meet_while_a_spammer_floods_the_topic() {
     let hub = node(&[], &[]).await;
@@ -71,7 +39,9 @@ async fn honest_nodes_meet_while_a_spammer_floods_the_topic() {
     for n in [&hub, &alice, &bob] {
         n.node.join(TOPIC).await.unwrap();
     }
-    let (_router, spam) = spammer(&hub).await;
+    let (_router, spam, receiver) = common::raw_gossip_peer(&hub, &Identity::generate(), TOPIC).await;
+    // Keep the subscription alive (and drain it) while the test runs.
+    tokio::spawn(common::drain(receiver));
 
     // Forged profiles: Alice's key, the spammer's words, a signature that cannot verify.
     let now = wopr_store::now_ms();

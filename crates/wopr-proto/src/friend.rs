@@ -398,8 +398,9 @@ impl FriendAccept {
         Ok(FriendAccept::from_bytes(bytes)?)
     }
 
-    /// Steps 1 to 3 of the requester's check: signature, freshness, addressed to `me`.
-    fn verify_signed_for(&self, me: &PublicId, now_ms: u64) -> Result<(), FriendError> {
+    /// Steps 1 to 3 of the requester's check: signature, freshness, addressed to `me` (whether it
+    /// answers a pending request is [`FriendAccept::verify_among`]'s part).
+    pub fn verify_signed_for(&self, me: &PublicId, now_ms: u64) -> Result<(), FriendError> {
         verify(&self.from.key, FRIEND_ACCEPT_DOMAIN, &self.signed_bytes(), &self.signature)
             .map_err(|_| FriendError::BadSignature)?;
         check_fresh(self.ts_ms, now_ms)?;

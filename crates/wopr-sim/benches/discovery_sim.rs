@@ -487,7 +487,7 @@ impl Sim {
         let table = &mut self.nodes[node].table;
         let (offer, author) = as_owner(table_owner(node), || {
             let message = TopicMessage::parse(content).expect("our own announces parse");
-            (table.offer(TOPIC, &message, now_ms), message.author())
+            (table.offer(TOPIC, &message, now_ms), message.author().expect("an announce names its author"))
         });
         match offer {
             Offer::New => {

@@ -53,6 +53,9 @@ pub struct Friend {
     /// Whether an auto-accept rule admitted it (rather than the owner).
     #[serde(default)]
     pub auto_accepted: bool,
+    /// Keys the friend rotated away from, each accepted until its grace period ends.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub old_keys: Vec<OldKey>,
 }
 
 impl Friend {
@@ -73,6 +76,7 @@ impl Friend {
             hints,
             since: now_ms,
             auto_accepted: false,
+            old_keys: Vec::new(),
         })
     }
 }
@@ -82,7 +86,7 @@ impl PeerKeyed for Friend {
         &self.public_key
     }
     fn old_keys(&self) -> &[OldKey] {
-        &[]
+        &self.old_keys
     }
     fn name(&self) -> &str {
         &self.name
@@ -115,6 +119,10 @@ pub struct IncomingRequest {
     pub line: String,
     /// When it arrived, ms since the Unix epoch.
     pub received_at: u64,
+    /// The topic it was posted in, when it came through one: the accept goes back there if the
+    /// requester cannot be reached directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
 }
 
 impl PeerKeyed for IncomingRequest {
@@ -302,6 +310,33 @@ impl Friends {
     /// Drops the pending requests older than [`PENDING_TTL_MS`]; returns how many.
     pub fn expire(&self, now_ms: u64) -> StoreResult<usize> {
         self.update(|doc| Ok(doc.expire(now_ms)))
+    }
+
+    /// Follows a verified key rotation of a friend: its record moves to `new` (name, session and date
+    /// kept; the old key accepted until `accepted_until`), and requests pending with the old key are
+    /// dropped (they were signed for, or by, a key that is gone). Returns whether a friend had `old`.
+    pub fn rotate_key(
+        &self,
+        old: &PublicId,
+        new: &PublicId,
+        new_encrypt_pub: [u8; 32],
+        accepted_until: u64,
+    ) -> StoreResult<bool> {
+        if !self.load()?.friends.iter().any(|f| f.public_key == *old) {
+            return Ok(false);
+        }
+        self.update(|doc| {
+            doc.forget_pending(old);
+            let Some(friend) = doc.friends.iter_mut().find(|f| f.public_key == *old) else {
+                return Ok(false);
+            };
+            friend.public_key = *new;
+            friend.short_id = new.short();
+            friend.encrypt_pub = hex::encode(new_encrypt_pub);
+            friend.old_keys.retain(|o| o.key != *old);
+            friend.old_keys.push(OldKey { key: *old, accepted_until });
+            Ok(true)
+        })
     }
 
     /// Adds an auto-accept rule (see `AutoAccept`). Returns its normal form and whether it is new.

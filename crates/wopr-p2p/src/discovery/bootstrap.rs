@@ -101,7 +101,7 @@ impl Inner {
         }
 
         let lan = self.discovery.lan_now();
-        sources.mdns.enabled = self.config.mdns && settings.mdns;
+        sources.mdns.enabled = self.config.mdns;
         sources.mdns.found = lan.len();
         if sources.mdns.enabled && self.discovery.lan_peers_closed() {
             sources.mdns.note = Some("mDNS could not start here (see `wopr doctor net`)".into());

@@ -12,6 +12,7 @@
 mod api;
 mod bootstrap;
 pub(crate) mod filter;
+mod friend_post;
 pub(crate) mod gate;
 pub mod settings;
 mod sources;
@@ -31,7 +32,8 @@ use tokio::time::Instant;
 use wopr_identity::PublicId;
 use wopr_proto::Encode;
 use wopr_proto::discovery::{
-    MAX_TOPIC_MESSAGE, Offer, PeerTable, Profile, TopicMessage, Verdict, Withdraw, check_topic_name, topic_id,
+    MAX_TOPIC_MESSAGE, Offer, PeerTable, Profile, Share, TopicMessage, Verdict, Withdraw, check_topic_name,
+    topic_id,
 };
 use wopr_store::Decision;
 
@@ -58,7 +60,7 @@ pub const MAX_JOINED_TOPICS: usize = 16;
 /// How often a node repeats its profile in each topic (peers expire after three silent periods).
 pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(wopr_proto::discovery::PEER_TTL_MS / 3);
 /// Shortest gap between two shares with the neighbours, however many come up.
-const REANNOUNCE_GAP: Duration = Duration::from_secs(1);
+const REANNOUNCE_GAP: Duration = Duration::from_millis(250);
 /// How long after a neighbour comes up the node shares what it knows (lets several coalesce).
 const REANNOUNCE_DELAY: Duration = Duration::from_millis(30);
 /// How often silent peers are looked for.
@@ -375,20 +377,19 @@ impl Inner {
         }
     }
 
-    /// Sends this node's profile and the profiles it lists to its direct neighbours only.
+    /// Sends this node's profile and the profiles it lists to its direct neighbours only, packed into
+    /// shares (a share's bytes are its own, so gossip never takes it for a copy of an announce).
     async fn share_with_neighbors(&self, topic: &str, sender: &GossipSender) {
-        let mut messages = Vec::new();
-        if let Ok(p) = self.my_profile(topic) {
-            messages.push(TopicMessage::Announce(p).to_bytes());
-        }
+        let mut profiles: Vec<Profile> = self.my_profile(topic).into_iter().collect();
         {
             let state = lock(&self.discovery.state);
             let listed =
                 state.table.peers(Some(topic)).filter(|(_, e)| !matches!(e.verdict, Verdict::Filtered(_)));
-            messages.extend(listed.map(|(_, e)| TopicMessage::Announce(e.profile.clone()).to_bytes()));
+            profiles.extend(listed.map(|(_, e)| e.profile.clone()));
         }
-        for bytes in messages {
-            if sender.broadcast_neighbors(bytes.into()).await.is_err() {
+        let nonce = || u64::from_be_bytes(wopr_identity::random_bytes());
+        for share in Share::pack(&profiles, nonce) {
+            if sender.broadcast_neighbors(TopicMessage::Share(share).to_bytes().into()).await.is_err() {
                 return;
             }
         }
@@ -405,21 +406,36 @@ impl Inner {
         }
     }
 
-    /// Handles one gossip message of `topic` relayed by `from`; returns whether it listed a new peer.
-    pub(crate) fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> bool {
-        let now = self.now();
+    /// Handles one gossip message of `topic` relayed by `from`; returns how many new peers it listed.
+    pub(crate) fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> usize {
         let message = match TopicMessage::parse(bytes) {
             Ok(m) => m,
             Err(e) => {
                 self.audit_topic_refusal(&from, format!("malformed topic message in {topic}: {e}"));
-                return false;
+                return 0;
             }
         };
+        match message {
+            TopicMessage::FriendRequest(request) => {
+                self.friend_request_in_topic(topic, request, from);
+                0
+            }
+            TopicMessage::FriendAccept(accept) => {
+                self.friend_accept_in_topic(topic, accept, from);
+                0
+            }
+            listings => listings.into_listings().iter().filter(|m| self.on_listing(topic, m, from)).count(),
+        }
+    }
+
+    /// Offers one announce or withdrawal to the table; returns whether it listed a new peer.
+    fn on_listing(self: &Arc<Self>, topic: &str, message: &TopicMessage, from: PublicId) -> bool {
+        let now = self.now();
         let d = &self.discovery;
-        let author = message.author();
+        let Some(author) = message.author() else { return false };
         let (offer, entry) = {
             let mut state = lock(&d.state);
-            let offer = state.table.offer(topic, &message, now);
+            let offer = state.table.offer(topic, message, now);
             let listed = matches!(offer, Offer::New | Offer::Updated { .. });
             let entry = if listed { state.table.get(topic, &author).cloned() } else { None };
             (offer, entry)
@@ -522,7 +538,8 @@ impl Inner {
 ///
 /// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour comes
 /// up, this node sends it (and its other direct neighbours, at most once per [`REANNOUNCE_GAP`]) its
-/// own profile and the signed profiles it lists, which verify whoever relays them.
+/// own profile and the signed profiles it lists, packed in shares (PROTOCOL §14.3), which verify
+/// whoever relays them.
 ///
 /// Its own announce reaches everyone through the broadcast tree. It goes out when the first neighbour
 /// comes up: made at the join itself, it would have no one to go to, and the swarm would learn the

@@ -6,7 +6,7 @@
 //! | `discover.profile` | the profile content (any JSON) | `{}` |
 //! | `discover.bootstrap` | static bootstrap nodes: endpoint ids or iroh tickets | none |
 //! | `discover.knownPeers` | use the addresses of `peers.json` and `access.json` as bootstrap | `true` |
-//! | `discover.mdns` | LAN discovery | `true` |
+//! | `discover.mdns` | LAN discovery (read with the network settings, `NodeConfig::mdns`, where `WOPR_DISCOVER_MDNS` wins) | `true` |
 //! | `discover.dht` | rendezvous on the mainline DHT (`false`, or `{ "bootstrap": ["host:port"] }`) | `true` |
 //! | `discover.only` | list only these keys (layer 2) | everyone |
 //! | `discover.filter` | AI content filter (layer 3): `auto`, `on`, `off` | `auto` |
@@ -112,8 +112,6 @@ pub struct DiscoverSettings {
     pub bootstrap: Vec<String>,
     /// Use known peers' addresses as bootstrap.
     pub known_peers: bool,
-    /// LAN discovery.
-    pub mdns: bool,
     /// DHT rendezvous.
     pub dht: bool,
     /// DHT bootstrap nodes (`host:port`); `None`: the public ones.
@@ -135,7 +133,6 @@ impl Default for DiscoverSettings {
             content: "{}".into(),
             bootstrap: Vec::new(),
             known_peers: true,
-            mdns: true,
             dht: true,
             dht_bootstrap: None,
             only: None,
@@ -174,7 +171,6 @@ impl DiscoverSettings {
             s.bootstrap = strings(v, "discover.bootstrap")?;
         }
         s.known_peers = flag(get("knownPeers"), "discover.knownPeers", true)?;
-        s.mdns = flag(get("mdns"), "discover.mdns", true)?;
         match get("dht") {
             Some(Value::Object(o)) => {
                 s.dht = flag(o.get("enabled"), "discover.dht.enabled", true)?;
@@ -262,7 +258,7 @@ mod tests {
     fn defaults_are_the_specs_and_every_key_is_read() {
         let d = DiscoverSettings::from_json(&Value::Null, None).unwrap();
         assert_eq!(d, DiscoverSettings::default());
-        assert_eq!((d.accept, d.filter, d.mdns, d.dht), (AcceptPolicy::Auto, FilterMode::Auto, true, true));
+        assert_eq!((d.accept, d.filter, d.dht), (AcceptPolicy::Auto, FilterMode::Auto, true));
         let key = PublicId([3; 32]).to_hex();
         let doc = json!({
             "topics": ["a", "b"], "profile": {"name": "Bob"}, "bootstrap": ["x"], "knownPeers": false,
@@ -272,7 +268,7 @@ mod tests {
         let s = DiscoverSettings::from_json(&doc, None).unwrap();
         assert_eq!(s.topics, ["a", "b"]);
         assert_eq!(s.content, r#"{"name":"Bob"}"#);
-        assert!(!s.known_peers && !s.mdns && s.dht);
+        assert!(!s.known_peers && s.dht);
         assert_eq!(s.dht_bootstrap, Some(vec!["127.0.0.1:6881".to_string()]));
         assert_eq!(s.only, Some([PublicId([3; 32])].into()));
         assert_eq!((s.filter, s.accept), (FilterMode::On, AcceptPolicy::Never));
@@ -290,7 +286,6 @@ mod tests {
         for (doc, key) in [
             (json!({"accept": "maybe"}), "discover.accept"),
             (json!({"filter": 3}), "discover.filter"),
-            (json!({"mdns": "perhaps"}), "discover.mdns"),
             (json!({"only": ["not-a-key"]}), "discover.only"),
             (json!({"bootstrap": 5}), "discover.bootstrap"),
             (json!({"profile": "x".repeat(MAX_CONTENT)}), "profile content"),

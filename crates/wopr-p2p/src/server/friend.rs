@@ -31,6 +31,14 @@ fn refusal(e: P2pError) -> Refusal {
     }
 }
 
+/// What a verified friend request led to.
+pub(crate) enum Received {
+    /// No auto-accept rule matched: kept in `friends.json` for the owner.
+    Kept,
+    /// A rule matched: friends now; the accept goes back to the requester.
+    Befriended(Box<FriendAccept>),
+}
+
 impl Inner {
     pub(super) async fn friend_request(
         self: &Arc<Self>,
@@ -40,11 +48,39 @@ impl Inner {
         m: &FriendRequest,
         stream: &mut SealedStream,
     ) -> Result<(), Refusal> {
-        let now = self.now();
-        lock(&self.limits).connect(standing, now)?;
+        lock(&self.limits).connect(standing, self.now())?;
         if m.from.key != remote {
             return Err(Refusal::unauthorized("a friend request must come from the key that signed it"));
         }
+        match self.receive_friend_request(m, None).await? {
+            Received::Kept => {
+                let reply = Message::ConnectResponse {
+                    accepted: false,
+                    sessions: Vec::new(),
+                    capabilities: Capabilities::default(),
+                    reason: "request received; it waits for the owner to accept it".into(),
+                };
+                let _ = stream.send_message(reply).await;
+            }
+            Received::Befriended(accept) => {
+                self.registry.promote(&remote, conn);
+                let _ = stream.send_message(Message::FriendAccept(*accept)).await;
+            }
+        }
+        stream.finish();
+        Ok(())
+    }
+
+    /// Checks a friend request signed by `m.from.key` (fresh, addressed to this node) and lets the
+    /// auto-accept rules decide: befriend now, or keep it for the owner (with `topic`, the one it was
+    /// posted in, if so). Audited either way; the caller has counted it against the connect limits.
+    pub(crate) async fn receive_friend_request(
+        self: &Arc<Self>,
+        m: &FriendRequest,
+        topic: Option<&str>,
+    ) -> Result<Received, Refusal> {
+        let now = self.now();
+        let remote = m.from.key;
         m.verify(&self.me, now).map_err(|e| Refusal::new(e.code(), format!("friend request: {e}")))?;
         let what =
             Audited { action: "friend-request", signature: Some(m.signature.to_vec()), ..Audited::default() };
@@ -60,6 +96,7 @@ impl Inner {
                 name: m.from.name.clone(),
                 line: m.to_line(),
                 received_at: now,
+                topic: topic.map(str::to_string),
             };
             let home = self.home.clone();
             off_workers(move || home.friends().add_incoming(pending, now))
@@ -72,15 +109,7 @@ impl Inner {
                 Some(format!("friend request from {:?} kept for the owner", m.from.name)),
             )
             .await;
-            let reply = Message::ConnectResponse {
-                accepted: false,
-                sessions: Vec::new(),
-                capabilities: Capabilities::default(),
-                reason: "request received; it waits for the owner to accept it".into(),
-            };
-            let _ = stream.send_message(reply).await;
-            stream.finish();
-            return Ok(());
+            return Ok(Received::Kept);
         }
         let home = self.home.clone();
         let my_name = my_friend_name(&home, &me);
@@ -89,7 +118,6 @@ impl Inner {
         let card = m.from.clone();
         let friend =
             off_workers(move || befriend(&home, &card, &my_name, &me, true, now)).await.map_err(refusal)?;
-        self.registry.promote(&remote, conn);
         self.record(
             &remote,
             &what,
@@ -97,9 +125,7 @@ impl Inner {
             Some(format!("auto-accepted as friend {} in {}", friend.name, friend.session)),
         )
         .await;
-        let _ = stream.send_message(Message::FriendAccept(accept)).await;
-        stream.finish();
-        Ok(())
+        Ok(Received::Befriended(Box::new(accept)))
     }
 
     pub(super) async fn friend_accept(

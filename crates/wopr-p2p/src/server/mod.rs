@@ -16,7 +16,7 @@ pub(crate) mod limits;
 
 mod claim;
 mod connect;
-mod friend;
+pub(crate) mod friend;
 mod inject;
 mod rotation;
 

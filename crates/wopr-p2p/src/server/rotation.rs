@@ -81,6 +81,8 @@ impl Inner {
             if holders.grant {
                 home.access().rotate_key(&r.old_key, &r.new_key, until)?;
             }
+            // A friend has both; its friends.json record follows too.
+            home.friends().rotate_key(&r.old_key, &r.new_key, r.new_encrypt_pub, until)?;
             Ok(())
         })
         .await

@@ -215,3 +215,40 @@ pub async fn discovery_node(bootstrap: &[String], extra: &[(&str, serde_json::Va
     }
     TestNode::start_with(dir, home, identity, NodeConfig::loopback()).await
 }
+
+/// A gossip endpoint of its own under `identity`'s key, with no WOPR node behind it (it serves gossip
+/// only), subscribed to `topic` through `hub`: a peer built on the protocol crate alone.
+pub async fn raw_gossip_peer(
+    hub: &TestNode,
+    identity: &Identity,
+    topic: &str,
+) -> (iroh::protocol::Router, iroh_gossip::api::GossipSender, iroh_gossip::api::GossipReceiver) {
+    use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
+    let lookup = iroh::address_lookup::MemoryLookup::new();
+    let id = iroh::EndpointId::from_bytes(hub.id().as_bytes()).unwrap();
+    lookup.add_endpoint_info(EndpointAddr::from_parts(id, [TransportAddr::Ip(hub.socket())]));
+    let endpoint = Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .relay_mode(RelayMode::Disabled)
+        .clear_address_lookup()
+        .address_lookup(lookup)
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .unwrap()
+        .secret_key(SecretKey::from_bytes(&identity.signing_seed()))
+        .bind()
+        .await
+        .unwrap();
+    let gossip = iroh_gossip::Gossip::builder().spawn(endpoint.clone());
+    let router = iroh::protocol::Router::builder(endpoint).accept(iroh_gossip::ALPN, gossip.clone()).spawn();
+    let topic_id = iroh_gossip::TopicId::from_bytes(wopr_proto::discovery::topic_id(topic));
+    let mut sub = gossip.subscribe(topic_id, vec![id]).await.unwrap();
+    sub.joined().await.unwrap();
+    let (sender, receiver) = sub.split();
+    (router, sender, receiver)
+}
+
+/// Reads a gossip subscription to its end (keeps it alive while a test runs).
+pub async fn drain(mut receiver: iroh_gossip::api::GossipReceiver) {
+    use futures::StreamExt;
+    while receiver.next().await.is_some() {}
+}

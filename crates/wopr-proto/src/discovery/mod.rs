@@ -18,7 +18,9 @@ pub use profile::{
     MAX_CONTENT, MAX_PROFILE_BYTES, MAX_TOPIC_NAME, MAX_TOPICS, PROFILE_DOMAIN, Profile, ProfileError,
 };
 pub use table::{MAX_PEERS_PER_TOPIC, Offer, PEER_TTL_MS, PeerEntry, PeerTable, Verdict, profile_name};
-pub use topic::{MAX_TOPIC_MESSAGE, TopicMessage, WITHDRAW_DOMAIN, Withdraw};
+pub use topic::{
+    MAX_SHARE_BYTES, MAX_SHARED_PROFILES, MAX_TOPIC_MESSAGE, Share, TopicMessage, WITHDRAW_DOMAIN, Withdraw,
+};
 
 /// The prefix hashed with a topic name into its id.
 pub const TOPIC_PREFIX: &str = "wopr:topic:";

@@ -73,6 +73,9 @@ pub enum ProfileError {
     /// The bytes are not a profile.
     #[error("malformed profile: {0}")]
     Codec(#[from] CodecError),
+    /// A friend message posted in the topic does not decode (see [`crate::friend`]).
+    #[error("{0}")]
+    Friend(crate::friend::FriendError),
 }
 
 /// What a peer says about itself in a topic, signed by its key.
@@ -153,7 +156,7 @@ impl Profile {
 
     /// The limits of every field (a decoder checks the fields' lengths as it reads). The limit of the
     /// whole is checked on the encoding, once: by `new` on the bytes it signs, by `parse` on its input.
-    fn check_fields(&self) -> Result<(), ProfileError> {
+    pub(crate) fn check_fields(&self) -> Result<(), ProfileError> {
         if self.content.len() > MAX_CONTENT {
             return Err(ProfileError::ContentTooLarge { len: self.content.len() });
         }

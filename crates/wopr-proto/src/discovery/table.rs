@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use wopr_identity::PublicId;
 
 use super::profile::{Profile, ProfileError};
-use super::topic::TopicMessage;
+use super::topic::{TopicMessage, Withdraw};
 use crate::MAX_SKEW_MS;
 
 /// How long a peer stays listed without re-announcing itself. Nodes re-announce three times as often.
@@ -113,47 +113,63 @@ impl PeerTable {
         self.topics.keys().map(String::as_str)
     }
 
-    /// Runs a message that arrived in `topic` through layers 1 and 2 and the table's bounds.
+    /// Runs a message that arrived in `topic` through layers 1 and 2 and the table's bounds. A share is
+    /// offered profile by profile ([`TopicMessage::into_listings`]); friend messages list no one.
     pub fn offer(&mut self, topic: &str, message: &TopicMessage, now_ms: u64) -> Offer {
-        let author = message.author();
-        if author == self.me || self.only.as_ref().is_some_and(|o| !o.contains(&author)) {
-            return Offer::Ignored;
-        }
-        let Some(peers) = self.topics.get_mut(topic) else { return Offer::Ignored };
         match message {
-            TopicMessage::Announce(profile) => {
-                let known = peers.get(&author);
-                if known.is_some_and(|e| e.profile.updated_ms >= profile.updated_ms) {
-                    return Offer::Unchanged;
-                }
-                if profile.updated_ms.saturating_add(PEER_TTL_MS + MAX_SKEW_MS) < now_ms {
-                    return Offer::Stale;
-                }
-                if let Err(e) = profile.verify_for(topic, now_ms) {
-                    return Offer::Refused(e);
-                }
-                let (offer, verdict) = match known {
-                    Some(e) if e.profile.content == profile.content => {
-                        (Offer::Updated { content_changed: false }, e.verdict.clone())
-                    }
-                    Some(_) => (Offer::Updated { content_changed: true }, Verdict::Unjudged),
-                    None if peers.len() >= self.capacity => return Offer::Full,
-                    None => (Offer::New, Verdict::Unjudged),
-                };
-                peers.insert(author, PeerEntry { profile: profile.clone(), heard_ms: now_ms, verdict });
-                offer
-            }
-            TopicMessage::Withdraw(w) => {
-                if peers.get(&author).is_none_or(|e| e.profile.updated_ms > w.withdrawn_ms) {
-                    return Offer::Unchanged;
-                }
-                if let Err(e) = w.verify_for(topic) {
-                    return Offer::Refused(e);
-                }
-                peers.remove(&author);
-                Offer::Withdrawn
+            TopicMessage::Announce(profile) => self.offer_profile(topic, profile, now_ms),
+            TopicMessage::Withdraw(w) => self.offer_withdrawal(topic, w),
+            TopicMessage::Share(_) | TopicMessage::FriendRequest(_) | TopicMessage::FriendAccept(_) => {
+                Offer::Ignored
             }
         }
+    }
+
+    /// The peers of `topic`, if `author` may be listed there at all (not this node, not outside the
+    /// `only` list, a joined topic).
+    fn listing(&mut self, topic: &str, author: &PublicId) -> Option<&mut HashMap<PublicId, PeerEntry>> {
+        if *author == self.me || self.only.as_ref().is_some_and(|o| !o.contains(author)) {
+            return None;
+        }
+        self.topics.get_mut(topic)
+    }
+
+    fn offer_profile(&mut self, topic: &str, profile: &Profile, now_ms: u64) -> Offer {
+        let capacity = self.capacity;
+        let author = profile.author;
+        let Some(peers) = self.listing(topic, &author) else { return Offer::Ignored };
+        let known = peers.get(&author);
+        if known.is_some_and(|e| e.profile.updated_ms >= profile.updated_ms) {
+            return Offer::Unchanged;
+        }
+        if profile.updated_ms.saturating_add(PEER_TTL_MS + MAX_SKEW_MS) < now_ms {
+            return Offer::Stale;
+        }
+        if let Err(e) = profile.verify_for(topic, now_ms) {
+            return Offer::Refused(e);
+        }
+        let (offer, verdict) = match known {
+            Some(e) if e.profile.content == profile.content => {
+                (Offer::Updated { content_changed: false }, e.verdict.clone())
+            }
+            Some(_) => (Offer::Updated { content_changed: true }, Verdict::Unjudged),
+            None if peers.len() >= capacity => return Offer::Full,
+            None => (Offer::New, Verdict::Unjudged),
+        };
+        peers.insert(author, PeerEntry { profile: profile.clone(), heard_ms: now_ms, verdict });
+        offer
+    }
+
+    fn offer_withdrawal(&mut self, topic: &str, w: &Withdraw) -> Offer {
+        let Some(peers) = self.listing(topic, &w.author) else { return Offer::Ignored };
+        if peers.get(&w.author).is_none_or(|e| e.profile.updated_ms > w.withdrawn_ms) {
+            return Offer::Unchanged;
+        }
+        if let Err(e) = w.verify_for(topic) {
+            return Offer::Refused(e);
+        }
+        peers.remove(&w.author);
+        Offer::Withdrawn
     }
 
     /// Records layer 3's verdict on `author`'s profile in `topic`, if that profile is still the one

@@ -185,16 +185,21 @@ pub fn run(check: &str, input: &Value, identities: &Value) -> Result<Value, Refu
                 );
             }
             let message = TopicMessage::parse(&bytes(&input["message"])).map_err(|e| profile_refusal(&e))?;
-            let offer = table.offer(topic, &message, u64_of(&input["now_ms"]));
-            let mut result = match &offer {
-                Offer::Updated { content_changed } => {
-                    json!({ "offer": "Updated", "content_changed": content_changed })
+            let now_ms = u64_of(&input["now_ms"]);
+            let mut result = match message {
+                // Each profile of a share on its own: one refused does not refuse the others.
+                TopicMessage::Share(share) => {
+                    let offers: Vec<Value> = TopicMessage::Share(share)
+                        .into_listings()
+                        .iter()
+                        .map(|m| match offer_json(&table.offer(topic, m, now_ms)) {
+                            Ok(v) => v,
+                            Err(refusal) => json!({ "refused": refusal.error }),
+                        })
+                        .collect();
+                    json!({ "offer": "Share", "offers": offers })
                 }
-                Offer::New | Offer::Withdrawn | Offer::Unchanged | Offer::Ignored => {
-                    json!({ "offer": variant(&offer) })
-                }
-                Offer::Stale | Offer::Full => return Err(Refusal::new(variant(&offer), None, &offer)),
-                Offer::Refused(e) => return Err(profile_refusal(e)),
+                message => offer_json(&table.offer(topic, &message, now_ms))?,
             };
             let mut listed: Vec<String> =
                 table.peers(Some(topic)).map(|(_, e)| name_of(&e.profile.author)).collect();
@@ -217,6 +222,20 @@ pub fn run(check: &str, input: &Value, identities: &Value) -> Result<Value, Refu
     }
 }
 
+/// The table's answer to one announce or withdrawal, or its refusal (`Stale`, `Full`, a failed check).
+fn offer_json(offer: &Offer) -> Result<Value, Refusal> {
+    match offer {
+        Offer::Updated { content_changed } => {
+            Ok(json!({ "offer": "Updated", "content_changed": content_changed }))
+        }
+        Offer::New | Offer::Withdrawn | Offer::Unchanged | Offer::Ignored => {
+            Ok(json!({ "offer": variant(offer) }))
+        }
+        Offer::Stale | Offer::Full => Err(Refusal::new(variant(offer), None, offer)),
+        Offer::Refused(e) => Err(profile_refusal(e)),
+    }
+}
+
 /// The peer table a `topic_message` case starts from: its node, joined topics, `only` list and capacity.
 fn table_of(input: &Value, identities: &Value) -> PeerTable {
     let mut table =
@@ -233,6 +252,7 @@ fn table_of(input: &Value, identities: &Value) -> PeerTable {
 fn profile_error_name(e: &ProfileError) -> String {
     match e {
         ProfileError::Codec(c) => format!("Malformed.{}", codec_name(c)),
+        ProfileError::Friend(f) => format!("Friend.{}", friend_refusal(f).error),
         other => variant(other),
     }
 }

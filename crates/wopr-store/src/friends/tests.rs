@@ -24,6 +24,7 @@ fn incoming(name: &str, from: PublicId, at: u64) -> IncomingRequest {
         name: name.into(),
         line: format!("FRIEND_REQUEST | from:{name}"),
         received_at: at,
+        topic: None,
     }
 }
 
@@ -243,4 +244,25 @@ fn malformed_json_is_an_error_and_nothing_is_overwritten() {
     std::fs::write(home.file(FRIENDS_FILE), b"{\"friends\": [").unwrap();
     assert!(matches!(home.friends().add_rule("*"), Err(StoreError::Json { .. })));
     assert_eq!(std::fs::read(home.file(FRIENDS_FILE)).unwrap(), b"{\"friends\": [");
+}
+
+#[test]
+fn a_friend_follows_its_key_rotation_and_keeps_its_name_and_session() {
+    let (_d, h) = home();
+    let (old, new) = (key(), key());
+    let added = h.friends().add(friend("alice", old)).unwrap();
+    h.friends().add_incoming(incoming("alice", old, NOW), NOW).unwrap();
+    assert!(h.friends().rotate_key(&old, &new, [8; 32], NOW + 1000).unwrap());
+    let doc = h.friends().load().unwrap();
+    let f = doc.by_key(&new).expect("the friend under its new key");
+    assert_eq!((f.name.as_str(), &f.session, f.since), ("alice", &added.session, added.since));
+    assert_eq!(f.short_id, new.short());
+    assert_eq!(f.encrypt_pub, hex::encode([8; 32]));
+    assert_eq!(f.old_keys, vec![OldKey { key: old, accepted_until: NOW + 1000 }]);
+    assert!(doc.by_key(&old).is_none());
+    assert!(doc.incoming.is_empty(), "a request signed by the old key is dropped");
+    assert!(f.answers_to(&old, NOW + 999) && !f.answers_to(&old, NOW + 1000));
+    // A key no friend has: nothing changes.
+    assert!(!h.friends().rotate_key(&key(), &key(), [9; 32], NOW).unwrap());
+    assert_eq!(h.friends().load().unwrap(), doc);
 }

@@ -286,12 +286,13 @@ async fn status(ctx: &Ctx, json_out: bool) -> Result<()> {
         }
         None => {
             let s = DiscoverSettings::load(&ctx.home).map_err(p2p_exit)?;
+            let mdns = wopr_p2p::NodeConfig::load(&ctx.home).map_err(p2p_exit)?.mdns;
             json!({
                 "running": false,
                 "topics": [],
                 "configured": {
                     "topics": s.topics, "bootstrap": s.bootstrap, "knownPeers": s.known_peers,
-                    "mdns": s.mdns, "dht": s.dht, "dhtBootstrap": s.dht_bootstrap,
+                    "mdns": mdns, "dht": s.dht, "dhtBootstrap": s.dht_bootstrap,
                     "filter": s.filter.to_string(), "accept": s.accept.to_string(),
                 },
             })

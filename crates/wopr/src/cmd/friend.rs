@@ -41,6 +41,18 @@ pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
                         ))
                     );
                 }
+                Some("posted") => {
+                    println!(
+                        "{}",
+                        printable(&format!(
+                            "{target} is not reachable directly ({}); the request was posted in topic {} for them. \
+                             Their answer comes back through it. You can also send them this line:",
+                            v["reason"].as_str().unwrap_or(""),
+                            v["topic"].as_str().unwrap_or("?")
+                        ))
+                    );
+                    println!("{}", printable(v["line"].as_str().unwrap_or("")));
+                }
                 _ => {
                     println!(
                         "{}",
@@ -69,6 +81,14 @@ pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
                     f["session"].as_str().unwrap_or("?")
                 ))
             );
+            if let Some(topic) = v["viaTopic"].as_str() {
+                println!(
+                    "{}",
+                    printable(&format!(
+                        "They were not reachable directly; the accept was posted in topic {topic}."
+                    ))
+                );
+            }
             if v["delivered"] == false {
                 println!(
                     "{}",

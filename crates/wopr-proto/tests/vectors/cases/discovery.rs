@@ -6,8 +6,8 @@ use wopr_identity::PublicId;
 use wopr_proto::MAX_SKEW_MS;
 use wopr_proto::codec::{Encode, Writer};
 use wopr_proto::discovery::{
-    MAX_CONTENT, MAX_PROFILE_BYTES, MAX_TOPIC_MESSAGE, PEER_TTL_MS, Profile, TopicMessage, WITHDRAW_DOMAIN,
-    Withdraw,
+    MAX_CONTENT, MAX_PROFILE_BYTES, MAX_TOPIC_MESSAGE, PEER_TTL_MS, Profile, Share, TopicMessage,
+    WITHDRAW_DOMAIN, Withdraw,
 };
 use wopr_proto::friend::MAX_FRIEND_BYTES;
 use wopr_proto::message::{ConnectRequest, Envelope, MAX_CONNECT_NOTE, Message};
@@ -216,8 +216,8 @@ pub fn topic_messages<'a>(world: &World, identities: &'a Value) -> Cases<'a> {
         malformed("Malformed.UnknownTag"),
     );
     c.add(
-        "type_3",
-        bob.offer(TOPIC, &[&[3], &genuine[1..]].concat(), NOW),
+        "type_6",
+        bob.offer(TOPIC, &[&[6], &genuine[1..]].concat(), NOW),
         malformed("Malformed.UnknownTag"),
     );
     c.add(
@@ -302,6 +302,65 @@ pub fn topic_messages<'a>(world: &World, identities: &'a Value) -> Cases<'a> {
         "withdrawal_topic_of_129_bytes",
         bob.offer(TOPIC, &long_topic.into_bytes(), NOW),
         malformed("Malformed.TooLong"),
+    );
+
+    // Shares (type 3): each profile is offered on its own, and one refused does not refuse the others.
+    let share = |profiles: Vec<Profile>| TopicMessage::Share(Share { nonce: 7, profiles }).to_bytes();
+    let next_p = Profile::new(next, "{}", vec![TOPIC.into()], NOW).expect("profile");
+    let bobs_p = Profile::new(&world.bob, "{}", vec![TOPIC.into()], NOW).expect("profile");
+    let forged_p = edited(profile, |p| p.content = r#"{"name":"FREE COINS"}"#.into());
+    c.add(
+        "a_share_of_two_profiles",
+        bob.offer(TOPIC, &share(vec![profile.clone(), next_p.clone()]), NOW),
+        Accepted,
+    );
+    c.add(
+        "a_share_with_the_receivers_own_and_a_forged_profile",
+        bob.offer(TOPIC, &share(vec![bobs_p.clone(), forged_p.clone(), next_p.clone()]), NOW),
+        Accepted,
+    );
+    c.add(
+        "a_share_of_a_listed_profile",
+        listed.offer(TOPIC, &share(vec![profile.clone()]), NOW + 1),
+        Accepted,
+    );
+    c.add("an_empty_share", bob.offer(TOPIC, &share(vec![]), NOW), Accepted);
+    let stale_share = share(vec![profile.clone()]);
+    c.add("a_share_of_a_stale_profile", bob.offer(TOPIC, &stale_share, stale_at + 1), Accepted);
+    let two = share(vec![profile.clone(), next_p.clone()]);
+    c.add("share_truncated", bob.offer(TOPIC, &two[..two.len() - 1], NOW), malformed("Malformed.Truncated"));
+    c.add(
+        "share_trailing_byte",
+        bob.offer(TOPIC, &[&two[..], &[0]].concat(), NOW),
+        malformed("Malformed.TrailingBytes"),
+    );
+    let no_topics = share(vec![edited(&next_p, |p| p.topics.clear())]);
+    c.add("share_of_a_profile_without_topics", bob.offer(TOPIC, &no_topics, NOW), malformed("TopicCount"));
+    let mut counted = Writer::new();
+    counted.u8(3).u64(7).u16(2).raw(&next_p.to_bytes());
+    c.add(
+        "share_count_larger_than_the_input",
+        bob.offer(TOPIC, &counted.into_bytes(), NOW),
+        malformed("Malformed.Truncated"),
+    );
+    let mut many = Writer::new();
+    many.u8(3).u64(7).u16(65);
+    c.add("share_of_65_profiles", bob.offer(TOPIC, &many.into_bytes(), NOW), malformed("Malformed.TooLong"));
+
+    // Friend requests and accepts posted in the topic (types 4, 5): the table lists no one for them.
+    let posted_request = TopicMessage::FriendRequest(world.friend_request.clone()).to_bytes();
+    let posted_accept = TopicMessage::FriendAccept(world.friend_accept.clone()).to_bytes();
+    c.add("a_friend_request_posted_in_the_topic", bob.offer(TOPIC, &posted_request, NOW), Accepted);
+    c.add("a_friend_accept_posted_in_the_topic", bob.offer(TOPIC, &posted_accept, NOW), Accepted);
+    c.add(
+        "friend_request_post_truncated",
+        bob.offer(TOPIC, &posted_request[..posted_request.len() - 1], NOW),
+        malformed("Friend.Malformed.Truncated"),
+    );
+    c.add(
+        "friend_accept_post_trailing_byte",
+        bob.offer(TOPIC, &[&posted_accept[..], &[0]].concat(), NOW),
+        malformed("Friend.Malformed.TrailingBytes"),
     );
     c
 }
