@@ -61,8 +61,16 @@ pub const MAX_JOINED_TOPICS: usize = 16;
 pub const ANNOUNCE_EVERY: Duration = Duration::from_millis(wopr_proto::discovery::PEER_TTL_MS / 3);
 /// Shortest gap between two shares with the neighbours, however many come up.
 const REANNOUNCE_GAP: Duration = Duration::from_millis(250);
-/// How long after a neighbour comes up the node shares what it knows (lets several coalesce).
-const REANNOUNCE_DELAY: Duration = Duration::from_millis(30);
+/// Gaps between the extra announces right after a node connects to a topic's swarm (then every
+/// [`ANNOUNCE_EVERY`]): members that joined at the same moment were not in the swarm yet when its first
+/// announce went out, and neither they nor their neighbours had its profile to share.
+const EARLY_ANNOUNCES: [Duration; 3] =
+    [Duration::from_millis(500), Duration::from_millis(1000), Duration::from_millis(2000)];
+/// How long a node with no neighbour in a topic waits before it dials its bootstrap nodes and the
+/// topic's listed members again (doubling up to [`REJOIN_MAX`]): a join that found no one, or a node the
+/// overlay dropped (a full neighbour evicts one while the swarm's passive views are still empty).
+const REJOIN_FIRST: Duration = Duration::from_secs(1);
+const REJOIN_MAX: Duration = Duration::from_secs(30);
 /// How often silent peers are looked for.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 /// How long leaving waits for the withdrawal to go out before dropping the topic.
@@ -406,6 +414,28 @@ impl Inner {
         }
     }
 
+    /// Whom a node with no neighbour in `topic` dials: its bootstrap nodes and the members it still
+    /// lists there.
+    async fn rejoin_ids(&self, topic: &str) -> Vec<EndpointId> {
+        let mut ids = self.bootstrap_ids().await;
+        let listed: Vec<(PublicId, Vec<String>)> = lock(&self.discovery.state)
+            .table
+            .peers(Some(topic))
+            .map(|(_, e)| (e.profile.author, e.profile.hints.clone()))
+            .collect();
+        for (key, hints) in listed {
+            let (Some(id), Ok(addr)) = (endpoint_of(&key), crate::endpoint::endpoint_addr(&key, &hints))
+            else {
+                continue;
+            };
+            self.lookup.add_endpoint_info(addr);
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
     /// Handles one gossip message of `topic` relayed by `from`; returns how many new peers it listed.
     pub(crate) fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> usize {
         let message = match TopicMessage::parse(bytes) {
@@ -565,10 +595,13 @@ async fn run_topic(
     let _dht = AbortOnDrop(dht);
     // The first announce waits for the first neighbour (see above).
     let mut next_announce = Instant::now() + ANNOUNCE_EVERY;
+    let mut early = EARLY_ANNOUNCES.iter();
     let mut share_at: Option<Instant> = None;
     let mut last_share: Option<Instant> = None;
     let mut expiry = tokio::time::interval(EXPIRE_EVERY);
     let far = || Instant::now() + Duration::from_secs(3600);
+    let mut rejoin_wait = REJOIN_FIRST;
+    let mut rejoin_at = Some(Instant::now() + rejoin_wait);
     loop {
         let mut share = false;
         tokio::select! {
@@ -580,15 +613,22 @@ async fn run_topic(
                         inner.on_topic_message(&topic, &m.content, from);
                     }
                     Some(Ok(Event::NeighborUp(_))) => {
+                        rejoin_at = None;
+                        rejoin_wait = REJOIN_FIRST;
                         if neighbors.fetch_add(1, Ordering::Relaxed) == 0 {
-                            // Connected to the swarm (again): tell all of it, through the broadcast tree.
+                            // Connected to the swarm (again): tell all of it, through the broadcast tree,
+                            // and again a few times soon, for those who are joining at this moment.
                             inner.announce(&topic, &sender).await;
-                            next_announce = Instant::now() + ANNOUNCE_EVERY;
+                            early = EARLY_ANNOUNCES.iter();
+                            next_announce = Instant::now() + *early.next().unwrap_or(&ANNOUNCE_EVERY);
                         }
                         share = true;
                     }
                     Some(Ok(Event::NeighborDown(_))) => {
-                        let _ = neighbors.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                        let before = neighbors.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+                        if before == Ok(1) {
+                            rejoin_at = Some(Instant::now() + rejoin_wait);
+                        }
                     }
                     Some(Ok(Event::Lagged)) => tracing::warn!(topic, "discovery fell behind; some messages were dropped"),
                     Some(Err(e)) => {
@@ -601,13 +641,23 @@ async fn run_topic(
             () = tokio::time::sleep_until(next_announce) => {
                 let Some(inner) = inner.upgrade() else { return };
                 inner.announce(&topic, &sender).await;
-                next_announce = Instant::now() + ANNOUNCE_EVERY;
+                next_announce = Instant::now() + *early.next().unwrap_or(&ANNOUNCE_EVERY);
             }
             () = tokio::time::sleep_until(share_at.unwrap_or_else(far)), if share_at.is_some() => {
                 let Some(inner) = inner.upgrade() else { return };
                 inner.share_with_neighbors(&topic, &sender).await;
                 last_share = Some(Instant::now());
                 share_at = None;
+            }
+            () = tokio::time::sleep_until(rejoin_at.unwrap_or_else(far)), if rejoin_at.is_some() => {
+                let Some(inner) = inner.upgrade() else { return };
+                let ids = inner.rejoin_ids(&topic).await;
+                tracing::debug!(topic, peers = ids.len(), "no neighbour in the topic; dialling again");
+                if !ids.is_empty() {
+                    let _ = sender.join_peers(ids).await;
+                }
+                rejoin_wait = (rejoin_wait * 2).min(REJOIN_MAX);
+                rejoin_at = Some(Instant::now() + rejoin_wait);
             }
             () = wake.notified() => next_announce = Instant::now(),
             _ = expiry.tick() => {
@@ -616,8 +666,10 @@ async fn run_topic(
             }
         }
         if share && share_at.is_none() {
+            // At once while the new link is still eager (gossip demotes links that carry duplicates,
+            // and a share goes to eager neighbours only), else after the gap.
             let earliest = last_share.map_or(Instant::now(), |at| at + REANNOUNCE_GAP);
-            share_at = Some(earliest.max(Instant::now() + REANNOUNCE_DELAY));
+            share_at = Some(earliest.max(Instant::now()));
         }
     }
 }
