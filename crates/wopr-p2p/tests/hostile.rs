@@ -5,8 +5,8 @@
 mod common;
 
 use common::{TestNode, befriend, inject, words};
-use iroh::endpoint::{Connection, presets};
-use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
+use iroh::endpoint::Connection;
+use iroh::{Endpoint, EndpointAddr, TransportAddr};
 use wopr_identity::{Identity, PublicId, RotationReason, RotationRecord};
 use wopr_p2p::{Clock, DoneStatus, ErrorCode, ManualClock, NodeConfig, PeerLimits, create_invite};
 use wopr_proto::channel::{OpeningKey, SealingKey};
@@ -25,16 +25,7 @@ struct Hostile {
 impl Hostile {
     async fn new() -> Hostile {
         let identity = Identity::generate();
-        let endpoint = Endpoint::builder(presets::Minimal)
-            .relay_mode(RelayMode::Disabled)
-            .clear_address_lookup()
-            .clear_ip_transports()
-            .bind_addr("127.0.0.1:0")
-            .unwrap()
-            .secret_key(SecretKey::from_bytes(&identity.signing_seed()))
-            .bind()
-            .await
-            .unwrap();
+        let endpoint = common::raw_endpoint(&identity, None).await;
         Hostile { identity, endpoint }
     }
 

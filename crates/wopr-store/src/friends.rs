@@ -333,8 +333,7 @@ impl Friends {
             friend.public_key = *new;
             friend.short_id = new.short();
             friend.encrypt_pub = hex::encode(new_encrypt_pub);
-            friend.old_keys.retain(|o| o.key != *old);
-            friend.old_keys.push(OldKey { key: *old, accepted_until });
+            peer_ref::retire_key(&mut friend.old_keys, old, accepted_until);
             Ok(true)
         })
     }

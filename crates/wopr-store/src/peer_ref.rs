@@ -24,6 +24,12 @@ pub struct OldKey {
     pub accepted_until: u64,
 }
 
+/// Records `old` as retired, accepted until `accepted_until` (replacing an earlier entry of it).
+pub(crate) fn retire_key(old_keys: &mut Vec<OldKey>, old: &PublicId, accepted_until: u64) {
+    old_keys.retain(|o| o.key != *old);
+    old_keys.push(OldKey { key: *old, accepted_until });
+}
+
 /// A record that belongs to one peer: its current key, retired keys and local name.
 pub trait PeerKeyed {
     /// The peer's current key.

@@ -210,8 +210,7 @@ impl Peers {
             peer.public_key = *new;
             peer.short_id = new.short();
             peer.encrypt_pub = hex::encode(new_encrypt_pub);
-            peer.old_keys.retain(|o| o.key != *old);
-            peer.old_keys.push(OldKey { key: *old, accepted_until });
+            peer_ref::retire_key(&mut peer.old_keys, old, accepted_until);
             if !addrs.is_empty() {
                 peer.addrs = addrs.to_vec();
             }

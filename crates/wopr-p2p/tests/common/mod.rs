@@ -223,21 +223,11 @@ pub async fn raw_gossip_peer(
     identity: &Identity,
     topic: &str,
 ) -> (iroh::protocol::Router, iroh_gossip::api::GossipSender, iroh_gossip::api::GossipReceiver) {
-    use iroh::{Endpoint, EndpointAddr, RelayMode, SecretKey, TransportAddr};
+    use iroh::{EndpointAddr, TransportAddr};
     let lookup = iroh::address_lookup::MemoryLookup::new();
     let id = iroh::EndpointId::from_bytes(hub.id().as_bytes()).unwrap();
     lookup.add_endpoint_info(EndpointAddr::from_parts(id, [TransportAddr::Ip(hub.socket())]));
-    let endpoint = Endpoint::builder(iroh::endpoint::presets::Minimal)
-        .relay_mode(RelayMode::Disabled)
-        .clear_address_lookup()
-        .address_lookup(lookup)
-        .clear_ip_transports()
-        .bind_addr("127.0.0.1:0")
-        .unwrap()
-        .secret_key(SecretKey::from_bytes(&identity.signing_seed()))
-        .bind()
-        .await
-        .unwrap();
+    let endpoint = raw_endpoint(identity, Some(lookup)).await;
     let gossip = iroh_gossip::Gossip::builder().spawn(endpoint.clone());
     let router = iroh::protocol::Router::builder(endpoint).accept(iroh_gossip::ALPN, gossip.clone()).spawn();
     let topic_id = iroh_gossip::TopicId::from_bytes(wopr_proto::discovery::topic_id(topic));
@@ -251,4 +241,25 @@ pub async fn raw_gossip_peer(
 pub async fn drain(mut receiver: iroh_gossip::api::GossipReceiver) {
     use futures::StreamExt;
     while receiver.next().await.is_some() {}
+}
+
+/// A bare iroh endpoint under `identity`'s key on 127.0.0.1: no relay, no lookup but `lookup`.
+pub async fn raw_endpoint(
+    identity: &Identity,
+    lookup: Option<iroh::address_lookup::MemoryLookup>,
+) -> iroh::Endpoint {
+    let mut builder = iroh::Endpoint::builder(iroh::endpoint::presets::Minimal)
+        .relay_mode(iroh::RelayMode::Disabled)
+        .clear_address_lookup();
+    if let Some(lookup) = lookup {
+        builder = builder.address_lookup(lookup);
+    }
+    builder
+        .clear_ip_transports()
+        .bind_addr("127.0.0.1:0")
+        .unwrap()
+        .secret_key(iroh::SecretKey::from_bytes(&identity.signing_seed()))
+        .bind()
+        .await
+        .unwrap()
 }
