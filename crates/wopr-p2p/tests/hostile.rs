@@ -740,3 +740,28 @@ async fn refused_megabyte_injects_of_a_peer_are_audited_by_digest_and_excerpt_on
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_friend_message_relayed_by_another_key_is_refused_as_unauthorized() {
+    let victim = TestNode::start().await;
+    // The victim asks carol (not online): its request to her stays pending.
+    let carol = Identity::generate();
+    let outcome = victim.node.friend_request(&carol.public_id().to_hex()).await.unwrap();
+    assert!(matches!(outcome, wopr_p2p::FriendOutcome::Undelivered { .. }), "{outcome:?}");
+    let line = victim.home.friends().load().unwrap().outgoing[0].line.clone();
+    let pending = wopr_proto::friend::FriendRequest::parse_line(&line).unwrap();
+    let now = wopr_store::now_ms();
+    let accept = wopr_proto::friend::FriendAccept::new(&carol, "carol", vec![], &pending, now).unwrap();
+    let asks = wopr_proto::friend::FriendRequest::new(&carol, "carol", vec![], victim.id(), now).unwrap();
+    // Mallory holds carol's genuine accept and request and delivers them over her own connection.
+    let mallory = Hostile::new().await;
+    let (conn, mut session) = mallory.session_at(&victim, now).await;
+    for message in [Message::FriendAccept(accept), Message::FriendRequest(asks)] {
+        let env = Envelope::new(wopr_identity::random_bytes(), wopr_store::now_ms(), message);
+        let reply = request(&conn, &mut session, &env).await;
+        assert_eq!(refusal(&reply), ErrorCode::Unauthorized, "{reply:?}");
+    }
+    let doc = victim.home.friends().load().unwrap();
+    assert!(doc.friends.is_empty() && doc.incoming.is_empty(), "{doc:?}");
+    assert_eq!(doc.outgoing.len(), 1, "the victim's request still waits for carol herself");
+}
