@@ -16,11 +16,13 @@
 //! 2. the announce wave: every node broadcasts its profile once, at a random moment of one second;
 //!    measured until every node's table lists every other node ("converged"), counted for 10 s, then
 //!    memory is measured again 35 s after the wave, once Plumtree's 30 s payload cache has emptied;
-//! 3. a newcomer under WOPR's re-announce rule (`wopr_p2p` discovery: announce on joining and again when
-//!    a neighbour comes up or a new peer is listed, at most once a second): one node joins the
-//!    converged topic; measured until it lists everyone and everyone lists it, counted for 10 s. This
-//!    costs about 2.5 N announces of N deliveries each, so it runs up to N = 300 unless
-//!    `WOPR_SIM_FULL=1`. (Periodic re-announces, every 20 s, are not simulated: each is one more wave.)
+//! 3. a newcomer under WOPR's join rule (`wopr_p2p::discovery::run_topic`: a member that sees a neighbour
+//!    come up that it does not list, or listed less than 10 s ago, sends its direct neighbours a share of
+//!    the profiles it lists, at once and then at most every 250 ms; the newcomer announces on its first neighbour and 0.5, 1.5 and 3.5 s later): one node
+//!    joins the converged topic; measured until it lists everyone and everyone lists it, counted for
+//!    10 s. The shares cost O(N) bytes on each of the newcomer's few links; the announces, one delivery
+//!    per member each. It runs up to N = 300 unless `WOPR_SIM_FULL=1`. (Periodic re-announces, every
+//!    20 s, are not simulated: each is one more wave.)
 //!
 //! "Rounds" are delivery hops: the number of message deliveries along the path by which a profile
 //! first reached a node (Plumtree's delivery round), the simulated time is the latency model's. Every
@@ -47,9 +49,9 @@ use iroh_gossip::proto::{
 };
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use wopr_identity::Identity;
+use wopr_identity::{Identity, PublicId};
 use wopr_proto::Encode;
-use wopr_proto::discovery::{MAX_TOPIC_MESSAGE, Offer, PeerTable, Profile, TopicMessage, topic_id};
+use wopr_proto::discovery::{MAX_TOPIC_MESSAGE, Offer, PeerTable, Profile, Share, TopicMessage, topic_id};
 
 // ---------------------------------------------------------------------------------------------------
 // Memory: a counting allocator that charges each allocation to an owner.
@@ -171,15 +173,19 @@ const PHASE_US: u64 = 10_000_000;
 const CACHE_EMPTIED_US: u64 = 35_000_000;
 const LATENCY_MIN_US: u64 = 10_000;
 const LATENCY_MAX_US: u64 = 100_000;
-/// WOPR's re-announce rule (`wopr_p2p::discovery`): at most once a second, 50 ms after the trigger.
-const REANNOUNCE_GAP_US: u64 = 1_000_000;
-const REANNOUNCE_DELAY_US: u64 = 50_000;
+/// WOPR's join rule (`wopr_p2p::discovery::run_topic`): a share to the neighbours when one comes up, at
+/// most every 250 ms; the newcomer's announce on its first neighbour, then 0.5, 1.5 and 3.5 s later.
+const SHARE_GAP_US: u64 = 250_000;
+const EARLY_ANNOUNCES_US: [u64; 3] = [500_000, 1_000_000, 2_000_000];
+/// A member listed for longer than this gets no share when a link to it comes up.
+const SETTLED_MEMBER_MS: u64 = 10_000;
 /// Milliseconds since the Unix epoch at simulated time zero (the profiles' clock).
 const EPOCH_MS: u64 = 1_800_000_000_000;
 
 enum Input {
     Join(Vec<Peer>),
     Announce,
+    Share,
     Deliver { from: usize, wire: Vec<u8> },
     Timer(Timer<Peer>),
     Disconnected(usize),
@@ -243,6 +249,11 @@ struct Node {
     listed: usize,
     last_announce_us: Option<u64>,
     pending_announce_us: Option<u64>,
+    neighbors: usize,
+    /// Early announces still to come (the join rule).
+    early: std::slice::Iter<'static, u64>,
+    last_share_us: Option<u64>,
+    share_pending: bool,
 }
 
 /// A first delivery of a profile: its hops and its latency since the author broadcast it.
@@ -266,8 +277,11 @@ struct Sim {
     deliveries: Vec<Delivery>,
     broadcasts: u64,
     announce_bytes: u64,
-    /// WOPR's re-announce rule is on (phase 3).
-    reannounce: bool,
+    /// WOPR's join rule is on (phase 3).
+    join_rule: bool,
+    /// Shares sent and their bytes (phase 3).
+    shares: u64,
+    share_bytes: u64,
     /// The newcomer of phase 3, and how many nodes listed it.
     newcomer: Option<usize>,
     listing_newcomer: usize,
@@ -346,6 +360,10 @@ impl Sim {
                 listed: 0,
                 last_announce_us: None,
                 pending_announce_us: None,
+                neighbors: 0,
+                early: [].iter(),
+                last_share_us: None,
+                share_pending: false,
             });
         }
         Sim {
@@ -362,7 +380,9 @@ impl Sim {
             deliveries: Vec::new(),
             broadcasts: 0,
             announce_bytes: 0,
-            reannounce: false,
+            join_rule: false,
+            shares: 0,
+            share_bytes: 0,
             newcomer: None,
             listing_newcomer: 0,
             refused: 0,
@@ -408,8 +428,16 @@ impl Sim {
                     return; // superseded by an earlier announce
                 }
                 self.nodes[node].pending_announce_us = None;
+                if let Some(gap) = self.nodes[node].early.next() {
+                    self.announce_at(node, self.now_us + gap);
+                }
                 let bytes = self.announce_of(node);
                 InEvent::Command(self.topic, Command::Broadcast(bytes, Scope::Swarm))
+            }
+            Input::Share => {
+                self.nodes[node].share_pending = false;
+                self.nodes[node].last_share_us = Some(self.now_us);
+                return self.share(node);
             }
             Input::Deliver { from, wire } => {
                 let t = &mut self.nodes[node].traffic;
@@ -432,6 +460,11 @@ impl Sim {
         let out: Vec<OutEvent<Peer>> = as_owner(gossip_owner(node), || {
             self.nodes[node].gossip.handle(event, now.into(), None).collect()
         });
+        self.handle_out(node, out);
+    }
+
+    /// What the node's gossip state asked for: messages, timers, disconnects and events.
+    fn handle_out(&mut self, node: usize, out: Vec<OutEvent<Peer>>) {
         for event in out {
             match event {
                 OutEvent::SendMessage(to, message) => {
@@ -459,20 +492,28 @@ impl Sim {
                     let hops = hops(&received.scope);
                     self.receive(node, &received.content, hops);
                 }
-                OutEvent::EmitEvent(_, Event::NeighborUp(_)) => self.trigger_reannounce(node),
-                OutEvent::EmitEvent(_, Event::NeighborDown(_)) | OutEvent::PeerData(..) => {}
+                OutEvent::EmitEvent(_, Event::NeighborUp(peer)) => self.neighbor_up(node, peer),
+                OutEvent::EmitEvent(_, Event::NeighborDown(_)) => {
+                    self.nodes[node].neighbors = self.nodes[node].neighbors.saturating_sub(1);
+                }
+                OutEvent::PeerData(..) => {}
             }
         }
     }
 
     /// The node's announce, signed now (a re-announce is a newer profile, as in `wopr_p2p`).
-    fn announce_of(&mut self, node: usize) -> Bytes {
+    /// The node's profile, signed now.
+    fn profile_of(&self, node: usize) -> Profile {
         let updated = EPOCH_MS + self.now_us / 1_000;
-        let n = &mut self.nodes[node];
+        let n = &self.nodes[node];
         let hints = vec![format!("203.0.113.{}:40123", node % 250), format!("[2001:db8::{node:x}]:40123")];
-        let profile = Profile::with_hints(&n.identity, n.content.clone(), vec![TOPIC.into()], hints, updated)
-            .expect("a valid profile");
-        n.last_announce_us = Some(self.now_us);
+        Profile::with_hints(&n.identity, n.content.clone(), vec![TOPIC.into()], hints, updated)
+            .expect("a valid profile")
+    }
+
+    fn announce_of(&mut self, node: usize) -> Bytes {
+        let profile = self.profile_of(node);
+        self.nodes[node].last_announce_us = Some(self.now_us);
         self.announced_at_us[node] = self.now_us;
         self.broadcasts += 1;
         // The author's gossip state keeps it in its payload cache.
@@ -485,10 +526,20 @@ impl Sim {
     fn receive(&mut self, node: usize, content: &[u8], hops: u16) {
         let now_ms = EPOCH_MS + self.now_us / 1_000;
         let table = &mut self.nodes[node].table;
-        let (offer, author) = as_owner(table_owner(node), || {
-            let message = TopicMessage::parse(content).expect("our own announces parse");
-            (table.offer(TOPIC, &message, now_ms), message.author().expect("an announce names its author"))
+        let offers: Vec<(Offer, PublicId)> = as_owner(table_owner(node), || {
+            let message = TopicMessage::parse(content).expect("our own messages parse");
+            let listings = message.into_listings();
+            listings
+                .iter()
+                .map(|m| (table.offer(TOPIC, m, now_ms), m.author().expect("a listing names its author")))
+                .collect()
         });
+        for (offer, author) in offers {
+            self.offered(node, offer, author, hops);
+        }
+    }
+
+    fn offered(&mut self, node: usize, offer: Offer, author: PublicId, hops: u16) {
         match offer {
             Offer::New => {
                 self.nodes[node].listed += 1;
@@ -498,24 +549,56 @@ impl Sim {
                 }
                 let latency_us = self.now_us - self.announced_at_us[author];
                 self.deliveries.push(Delivery { hops, latency_us });
-                self.trigger_reannounce(node);
             }
             Offer::Refused(_) | Offer::Stale | Offer::Full => self.refused += 1,
             _ => {}
         }
     }
 
-    /// WOPR's rule: a new neighbour or a newly listed peer brings the next announce forward.
-    fn trigger_reannounce(&mut self, node: usize) {
-        if !self.reannounce {
+    /// WOPR's join rule, when a neighbour comes up: the first one brings this node's announce (and the
+    /// early ones after it); one this node does not list, or listed less than 10 s ago, brings a share,
+    /// at once or after the gap.
+    fn neighbor_up(&mut self, node: usize, peer: Peer) {
+        let n = &mut self.nodes[node];
+        n.neighbors += 1;
+        if !self.join_rule {
             return;
         }
-        let n = &self.nodes[node];
-        let earliest = n.last_announce_us.map_or(self.now_us, |at| at + REANNOUNCE_GAP_US);
-        let at = earliest.max(self.now_us + REANNOUNCE_DELAY_US);
-        if n.pending_announce_us.is_none_or(|p| at < p) {
-            self.nodes[node].pending_announce_us = Some(at);
-            self.schedule(at, node, Input::Announce);
+        if n.neighbors == 1 {
+            n.early = EARLY_ANNOUNCES_US.iter();
+            self.announce_at(node, self.now_us);
+        }
+        let n = &mut self.nodes[node];
+        let now_ms = EPOCH_MS + self.now_us / 1_000;
+        let settled =
+            n.table.get(TOPIC, &PublicId(peer)).is_some_and(|e| now_ms - e.since_ms > SETTLED_MEMBER_MS);
+        if !settled && !n.share_pending {
+            n.share_pending = true;
+            let at = n.last_share_us.map_or(self.now_us, |t| t + SHARE_GAP_US).max(self.now_us);
+            self.schedule(at, node, Input::Share);
+        }
+    }
+
+    /// This node's profile and the profiles it lists, in shares to its direct neighbours.
+    fn share(&mut self, node: usize) {
+        let mine = self.profile_of(node);
+        let listed: Vec<Profile> =
+            self.nodes[node].table.peers(Some(TOPIC)).map(|(_, e)| e.profile.clone()).collect();
+        let mut nonce = splitmix(self.seed ^ self.now_us ^ node as u64);
+        let shares = Share::pack([&mine].into_iter().chain(&listed), || {
+            nonce = splitmix(nonce);
+            nonce
+        });
+        for share in shares {
+            let bytes = Bytes::from(TopicMessage::Share(share).to_bytes());
+            self.shares += 1;
+            self.share_bytes += bytes.len() as u64;
+            let event = InEvent::Command(self.topic, Command::Broadcast(bytes, Scope::Neighbors));
+            let now = self.now();
+            let out: Vec<OutEvent<Peer>> = as_owner(gossip_owner(node), || {
+                self.nodes[node].gossip.handle(event, now.into(), None).collect()
+            });
+            self.handle_out(node, out);
         }
     }
 
@@ -577,6 +660,9 @@ struct Wave {
     overhead: Stat,
     msgs_per_profile: Stat,
     broadcasts: u64,
+    /// Shares sent (phase 3) and their bytes.
+    shares: u64,
+    share_bytes: u64,
 }
 
 struct Run {
@@ -645,6 +731,8 @@ fn wave(
                 .map(|(t, l)| per_profile(t, *l, |t| t.recv_msgs)),
         ),
         broadcasts: sim.broadcasts,
+        shares: sim.shares,
+        share_bytes: sim.share_bytes,
     }
 }
 
@@ -714,13 +802,14 @@ fn run(n: usize, seed: u64, newcomer_phase: bool) -> Run {
     // Phase 3: a newcomer under WOPR's re-announce rule.
     let newcomer_wave = newcomer_phase.then(|| {
         sim.broadcasts = 0;
+        sim.shares = 0;
+        sim.share_bytes = 0;
         sim.announce_bytes = 0;
-        sim.reannounce = true;
+        sim.join_rule = true;
         sim.newcomer = Some(newcomer);
         let before = sim.snapshot();
         let t1 = sim.now_us;
         sim.schedule(t1, newcomer, Input::Join(bootstrap.clone()));
-        sim.announce_at(newcomer, t1 + REANNOUNCE_DELAY_US);
         let converged =
             sim.run_until(t1 + PHASE_US, |s| s.nodes[newcomer].listed == n && s.listing_newcomer == n);
         sim.run_until(t1 + PHASE_US, |_| false);
@@ -804,8 +893,10 @@ fn print_run(r: &Run) {
     );
     if let Some(c) = &r.newcomer {
         println!(
-            "  a newcomer under WOPR's re-announce rule: {} announces (the newcomer's plus every node that listed it), {}; {:.1}% of the 2N listings",
+            "  a newcomer under WOPR's join rule: {} announces (the newcomer's, 4), {} shares ({}) to neighbours, {}; {:.1}% of the 2N listings",
             c.broadcasts,
+            c.shares,
+            kib(c.share_bytes as f64),
             c.converged_us
                 .map_or("NOT converged within 10 s".to_string(), |t| format!("converged in {}", ms(t))),
             100.0 * c.listed_fraction
@@ -845,7 +936,7 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick") || std::env::var_os("WOPR_SIM_QUICK").is_some();
     let seed = std::env::var("WOPR_SIM_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(1);
     let sizes: &[usize] = if quick { &[100, 300] } else { &[100, 300, 1_000] };
-    // The newcomer phase costs about 2.5 N announces of N deliveries each; up to 300 nodes by default.
+    // The newcomer phase: up to 300 nodes by default.
     let newcomer_up_to = if std::env::var_os("WOPR_SIM_FULL").is_some() { usize::MAX } else { 300 };
     println!("discovery at scale: iroh-gossip's state machine + WOPR's peer table, simulated (seed {seed})");
     println!("latency 10-100 ms one way per pair; join through {BOOTSTRAP} bootstrap nodes; one topic");

@@ -71,6 +71,9 @@ const EARLY_ANNOUNCES: [Duration; 3] =
 /// overlay dropped (a full neighbour evicts one while the swarm's passive views are still empty).
 const REJOIN_FIRST: Duration = Duration::from_secs(1);
 const REJOIN_MAX: Duration = Duration::from_secs(30);
+/// How long a member must have been listed before a link to it brings no share: by then it has heard
+/// the early announces of everyone who joined with it (the last comes 3.5 s after connecting).
+const SETTLED_MEMBER: Duration = Duration::from_secs(10);
 /// How often silent peers are looked for.
 const EXPIRE_EVERY: Duration = Duration::from_secs(5);
 /// How long leaving waits for the withdrawal to go out before dropping the topic.
@@ -414,6 +417,16 @@ impl Inner {
         }
     }
 
+    /// Whether `key` has been listed in `topic` (filtered or not) for longer than [`SETTLED_MEMBER`]:
+    /// long enough to have heard what this node lists.
+    fn lists_settled(&self, topic: &str, key: &PublicId) -> bool {
+        let now = self.now();
+        lock(&self.discovery.state)
+            .table
+            .get(topic, key)
+            .is_some_and(|e| now.saturating_sub(e.since_ms) > SETTLED_MEMBER.as_millis() as u64)
+    }
+
     /// Whom a node with no neighbour in `topic` dials: its bootstrap nodes and the members it still
     /// lists there.
     async fn rejoin_ids(&self, topic: &str) -> Vec<EndpointId> {
@@ -566,10 +579,11 @@ impl Inner {
 
 /// One topic's loop: received messages, neighbour changes, periodic announces and expiry.
 ///
-/// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour comes
-/// up, this node sends it (and its other direct neighbours, at most once per [`REANNOUNCE_GAP`]) its
-/// own profile and the signed profiles it lists, packed in shares (PROTOCOL §14.3), which verify
-/// whoever relays them.
+/// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour this node
+/// does not list, or has listed for less than [`SETTLED_MEMBER`], comes up, this node sends it (and its other direct neighbours, at most once per
+/// [`REANNOUNCE_GAP`]) its own profile and the signed profiles it lists, packed in shares (PROTOCOL
+/// §14.3), which verify whoever relays them. A settled member that the overlay reconnects (HyParView
+/// replaces links all the time) gets nothing: it has the same profiles.
 ///
 /// Its own announce reaches everyone through the broadcast tree. It goes out when the first neighbour
 /// comes up: made at the join itself, it would have no one to go to, and the swarm would learn the
@@ -612,7 +626,7 @@ async fn run_topic(
                         let from = PublicId(*m.delivered_from.as_bytes());
                         inner.on_topic_message(&topic, &m.content, from);
                     }
-                    Some(Ok(Event::NeighborUp(_))) => {
+                    Some(Ok(Event::NeighborUp(peer))) => {
                         rejoin_at = None;
                         rejoin_wait = REJOIN_FIRST;
                         if neighbors.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -622,7 +636,9 @@ async fn run_topic(
                             early = EARLY_ANNOUNCES.iter();
                             next_announce = Instant::now() + *early.next().unwrap_or(&ANNOUNCE_EVERY);
                         }
-                        share = true;
+                        // A settled member the overlay merely reconnected us to already has what we
+                        // list; a newcomer (or one whose profile we lost) does not.
+                        share = !inner.lists_settled(&topic, &PublicId(*peer.as_bytes()));
                     }
                     Some(Ok(Event::NeighborDown(_))) => {
                         let before = neighbors.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));

@@ -38,7 +38,10 @@ pub struct PeerView {
 impl PeerView {
     /// The view of a profile that came with a connect-request in `topic`.
     pub(crate) fn of_profile(topic: &str, p: &Profile, now_ms: u64) -> PeerView {
-        PeerView::of(topic, &PeerEntry { profile: p.clone(), heard_ms: now_ms, verdict: Verdict::Unjudged })
+        PeerView::of(
+            topic,
+            &PeerEntry { profile: p.clone(), heard_ms: now_ms, since_ms: now_ms, verdict: Verdict::Unjudged },
+        )
     }
 
     /// The view of a table entry seen in `topic`.

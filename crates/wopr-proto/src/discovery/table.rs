@@ -40,6 +40,8 @@ pub struct PeerEntry {
     pub profile: Profile,
     /// When that profile arrived (local clock), for expiry.
     pub heard_ms: u64,
+    /// When the author was first listed, this time round (local clock).
+    pub since_ms: u64,
     /// Layer 3's verdict on the profile's content.
     pub verdict: Verdict,
 }
@@ -148,6 +150,7 @@ impl PeerTable {
         if let Err(e) = profile.verify_for(topic, now_ms) {
             return Offer::Refused(e);
         }
+        let since_ms = known.map_or(now_ms, |e| e.since_ms);
         let (offer, verdict) = match known {
             Some(e) if e.profile.content == profile.content => {
                 (Offer::Updated { content_changed: false }, e.verdict.clone())
@@ -156,7 +159,7 @@ impl PeerTable {
             None if peers.len() >= capacity => return Offer::Full,
             None => (Offer::New, Verdict::Unjudged),
         };
-        peers.insert(author, PeerEntry { profile: profile.clone(), heard_ms: now_ms, verdict });
+        peers.insert(author, PeerEntry { profile: profile.clone(), heard_ms: now_ms, since_ms, verdict });
         offer
     }
 
