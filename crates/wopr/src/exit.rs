@@ -45,3 +45,33 @@ pub fn code_of(err: &anyhow::Error) -> i32 {
     }
     1
 }
+
+/// The exit status when the reader of stdout went away (`wopr ... | head -1`): 128 + SIGPIPE, what a
+/// shell reports for a pipeline's writer that the signal ended.
+pub const CLOSED_PIPE: i32 = 141;
+
+/// Whether `err` is a write to a closed pipe.
+pub fn is_closed_pipe(err: &anyhow::Error) -> bool {
+    err.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Ends the process with [`CLOSED_PIPE`], printing nothing, when a print to a closed stdout panics
+/// (`println!` and libraries that write with it, such as clap_complete, panic on a closed pipe); every
+/// other panic is reported as before.
+pub fn quiet_on_closed_pipe() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("Broken pipe") {
+            std::process::exit(CLOSED_PIPE);
+        }
+        report(info);
+    }));
+}
