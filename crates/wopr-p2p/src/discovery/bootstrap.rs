@@ -58,6 +58,14 @@ pub(crate) fn parse_entry(entry: &str) -> Result<(EndpointId, Option<iroh::Endpo
 }
 
 impl Inner {
+    /// Gives the address lookup where `key` is (its `hints`) and returns its endpoint id, or `None` for
+    /// hints that name no address.
+    pub(crate) fn learn_address(&self, key: &PublicId, hints: &[String]) -> Option<EndpointId> {
+        let (id, addr) = (endpoint_of(key)?, endpoint_addr(key, hints).ok()?);
+        self.lookup.add_endpoint_info(addr);
+        Some(id)
+    }
+
     /// The nodes to join a topic through, from every enabled source; their addresses go to the lookup.
     pub(crate) async fn bootstrap_ids(&self) -> Vec<EndpointId> {
         let settings = lock(&self.discovery.settings).clone();
@@ -92,8 +100,7 @@ impl Inner {
                 known.extend(access.grants.iter().map(|g| (g.peer_key, g.addrs.clone())));
             }
             for (key, addrs) in known.into_iter().filter(|(_, a)| !a.is_empty()) {
-                if let (Some(id), Ok(addr)) = (endpoint_of(&key), endpoint_addr(&key, &addrs)) {
-                    self.lookup.add_endpoint_info(addr);
+                if let Some(id) = self.learn_address(&key, &addrs) {
                     ids.push(id);
                     sources.known_peers.found += 1;
                 }

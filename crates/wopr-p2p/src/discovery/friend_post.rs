@@ -4,8 +4,9 @@
 //! The post reaches every member; all but the one it is addressed to drop it unread. The addressee
 //! checks it as it would over a connection (signature, 5 minutes, addressed to it, then the connect
 //! limits of the signer's key, so forged posts cannot spend a real key's budget; an accept must answer
-//! one of its pending requests) and answers directly when it can, else in the topic again. A refusal is audited at most once a minute per relaying neighbour, as
-//! other refused topic messages are: nothing answers a post.
+//! one of its pending requests) and answers directly when it can, else in the topic again. A refusal
+//! is audited at most once a minute per relaying neighbour, as other refused topic messages are:
+//! nothing answers a post.
 
 use std::sync::Arc;
 
@@ -89,24 +90,20 @@ impl Inner {
         if request.to != self.me {
             return;
         }
+        // The signature first, here: a forged post spawns nothing and spends no key's budget.
+        if let Err(e) = request.verify(&self.me, self.now()) {
+            return self.audit_friend_post(&from, "friend-request", topic, &e.to_string());
+        }
         let (inner, topic) = (self.clone(), topic.to_string());
         tokio::spawn(async move {
-            let key = request.from.key;
-            // The signature first: a forged post must not spend the budget of the key it names.
-            if let Err(e) = request.verify(&inner.me, inner.now()) {
-                return inner.audit_friend_post(&from, "friend-request", &topic, &e.to_string());
+            if !inner.admit_post(&request.from.key, &from, "friend-request", &topic).await {
+                return;
             }
-            let standing = inner.standing(&key).await;
-            let allowed = lock(&inner.limits).connect(&standing, inner.now());
-            let outcome = match allowed {
-                Ok(()) => inner.receive_friend_request(&request, Some(&topic)).await,
-                Err(refusal) => Err(refusal),
-            };
-            match outcome {
+            match inner.receive_friend_request(&request, Some(&topic)).await {
                 Ok(Received::Kept) => {}
                 Ok(Received::Befriended(accept)) => {
                     if let Err(e) = inner.deliver_friend_accept(*accept, &request.from, Some(&topic)).await {
-                        tracing::warn!(peer = %key.short(), %e, "could not send the friend accept");
+                        tracing::warn!(peer = %request.from.key.short(), %e, "could not send the friend accept");
                     }
                 }
                 Err(refusal) => inner.audit_friend_post(&from, "friend-request", &topic, &refusal.message),
@@ -124,16 +121,14 @@ impl Inner {
         if accept.to != self.me {
             return;
         }
+        if let Err(e) = accept.verify_signed_for(&self.me, self.now()) {
+            return self.audit_friend_post(&from, "friend-accept", topic, &e.to_string());
+        }
         let (inner, topic) = (self.clone(), topic.to_string());
         tokio::spawn(async move {
             let key = accept.from.key;
-            if let Err(e) = accept.verify_signed_for(&inner.me, inner.now()) {
-                return inner.audit_friend_post(&from, "friend-accept", &topic, &e.to_string());
-            }
-            let standing = inner.standing(&key).await;
-            let allowed = lock(&inner.limits).connect(&standing, inner.now());
-            if let Err(refusal) = allowed {
-                return inner.audit_friend_post(&from, "friend-accept", &topic, &refusal.message);
+            if !inner.admit_post(&key, &from, "friend-accept", &topic).await {
+                return;
             }
             let signature = accept.signature.to_vec();
             match inner.take_accept(accept, None).await {
@@ -149,6 +144,26 @@ impl Inner {
                 Err(e) => inner.audit_friend_post(&from, "friend-accept", &topic, &e.to_string()),
             }
         });
+    }
+
+    /// Counts a verified post of `signer` against the connect limits of its key; a refusal is audited.
+    /// Returns whether the post may be handled.
+    async fn admit_post(
+        &self,
+        signer: &PublicId,
+        from: &PublicId,
+        action: &'static str,
+        topic: &str,
+    ) -> bool {
+        let standing = self.standing(signer).await;
+        let allowed = lock(&self.limits).connect(&standing, self.now());
+        match allowed {
+            Ok(()) => true,
+            Err(refusal) => {
+                self.audit_friend_post(from, action, topic, &refusal.message);
+                false
+            }
+        }
     }
 
     fn audit_friend_post(&self, from: &PublicId, action: &'static str, topic: &str, reason: &str) {

@@ -437,12 +437,9 @@ impl Inner {
             .map(|(_, e)| (e.profile.author, e.profile.hints.clone()))
             .collect();
         for (key, hints) in listed {
-            let (Some(id), Ok(addr)) = (endpoint_of(&key), crate::endpoint::endpoint_addr(&key, &hints))
-            else {
-                continue;
-            };
-            self.lookup.add_endpoint_info(addr);
-            if !ids.contains(&id) {
+            if let Some(id) = self.learn_address(&key, &hints)
+                && !ids.contains(&id)
+            {
                 ids.push(id);
             }
         }
@@ -579,10 +576,10 @@ impl Inner {
 
 /// One topic's loop: received messages, neighbour changes, periodic announces and expiry.
 ///
-/// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour this node
-/// does not list, or has listed for less than [`SETTLED_MEMBER`], comes up, this node sends it (and its other direct neighbours, at most once per
-/// [`REANNOUNCE_GAP`]) its own profile and the signed profiles it lists, packed in shares (PROTOCOL
-/// §14.3), which verify whoever relays them. A settled member that the overlay reconnects (HyParView
+/// A newcomer learns the topic from its neighbours, not from the whole swarm: when a neighbour comes up
+/// that this node does not list, or has listed for less than [`SETTLED_MEMBER`], this node sends it (and
+/// its other direct neighbours, at most once per [`REANNOUNCE_GAP`]) its own profile and the signed
+/// profiles it lists, packed in shares (PROTOCOL §14.3), which verify whoever relays them. A settled member that the overlay reconnects (HyParView
 /// replaces links all the time) gets nothing: it has the same profiles.
 ///
 /// Its own announce reaches everyone through the broadcast tree. It goes out when the first neighbour

@@ -11,7 +11,6 @@ use wopr_identity::PublicId;
 use wopr_rendezvous::{REFRESH_INTERVAL_MS, Rendezvous, select_hints};
 
 use super::endpoint_of;
-use crate::endpoint::endpoint_addr;
 use crate::inner::{Inner, lock};
 
 /// How long to wait before retrying a DHT that did not answer.
@@ -82,12 +81,7 @@ async fn meet_on_dht(inner: &Arc<Inner>, dht: &Rendezvous, topic: &str, sender: 
         Ok(members) => {
             let others: Vec<_> = members.into_iter().filter(|m| m.key != inner.me).collect();
             let mut ids = Vec::new();
-            for m in &others {
-                if let (Some(id), Ok(addr)) = (endpoint_of(&m.key), endpoint_addr(&m.key, &m.hints)) {
-                    inner.lookup.add_endpoint_info(addr);
-                    ids.push(id);
-                }
-            }
+            ids.extend(others.iter().filter_map(|m| inner.learn_address(&m.key, &m.hints)));
             {
                 let mut sources = lock(&inner.discovery.sources);
                 sources.dht.found = sources.dht.found.max(ids.len());

@@ -161,16 +161,24 @@ impl TopicMessage {
 }
 
 impl Share {
+    /// The whole share by §1's rules first, then each profile by an announce's: its size (as read, so
+    /// nothing is encoded again) and its fields.
     fn parse(body: &[u8]) -> Result<Share, ProfileError> {
-        let share = Share::from_bytes(body)?;
-        for p in &share.profiles {
-            // Each profile by the rules of an announce (its size included).
-            if p.to_bytes().len() > MAX_PROFILE_BYTES {
-                return Err(ProfileError::TooLarge { len: p.to_bytes().len() });
+        let mut r = Reader::new(body);
+        let nonce = r.u64()?;
+        let sized = r.list("shared profiles", MAX_SHARED_PROFILES, MIN_PROFILE_LEN, |r| {
+            let before = r.remaining();
+            let p = Profile::decode(r)?;
+            Ok((p, before - r.remaining()))
+        })?;
+        r.finish()?;
+        for (p, len) in &sized {
+            if *len > MAX_PROFILE_BYTES {
+                return Err(ProfileError::TooLarge { len: *len });
             }
             p.check_fields()?;
         }
-        Ok(share)
+        Ok(Share { nonce, profiles: sized.into_iter().map(|(p, _)| p).collect() })
     }
 }
 
@@ -210,15 +218,6 @@ impl Encode for Share {
 /// The smallest encoding that decodes as a profile: two keys, empty content, empty topic and hint lists,
 /// the date and the signature.
 const MIN_PROFILE_LEN: usize = 32 + 32 + 4 + 2 + 2 + 8 + SIGNATURE_LEN;
-
-impl Decode for Share {
-    fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
-        Ok(Share {
-            nonce: r.u64()?,
-            profiles: r.list("shared profiles", MAX_SHARED_PROFILES, MIN_PROFILE_LEN, Profile::decode)?,
-        })
-    }
-}
 
 impl Decode for Withdraw {
     fn decode(r: &mut Reader<'_>) -> Result<Self, CodecError> {
