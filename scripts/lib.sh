@@ -77,6 +77,37 @@ install_vector_checker() {
   python3 -m pip install -q --disable-pip-version-check -r "$ROOT/docs/vectors/requirements.txt"
 }
 
+# The real clients the HTTP API is tested with (openai, schemathesis, a2a-sdk), in a virtualenv of
+# their own keyed by the pinned versions; prints its python.
+install_api_clients() {
+  local req="$ROOT/crates/wopr/tests/clients/requirements.txt"
+  local dir; dir="$WOPR_CACHE/api-clients-$(sha256sum "$req" | cut -c1-12)"
+  if [ ! -f "$dir/.done" ]; then
+    say "installing the API's test clients (crates/wopr/tests/clients/requirements.txt)"
+    rm -rf "$dir"
+    python3 -m venv "$dir" >&2 && "$dir/bin/pip" install -q --disable-pip-version-check -r "$req" >&2 \
+      && touch "$dir/.done" || { echo "installing the API's test clients failed" >&2; return 1; }
+  fi
+  echo "$dir/bin/python"
+}
+
+# The web UI's browser test tools: Debian's Chromium and the pinned playwright-core and axe-core
+# (crates/wopr/tests/ui/package-lock.json) in a directory of their own; prints that directory.
+install_ui_test_tools() {
+  install_system_packages chromium
+  command -v npm >/dev/null || install_system_packages nodejs npm
+  local lock="$ROOT/crates/wopr/tests/ui/package-lock.json"
+  local dir; dir="$WOPR_CACHE/ui-tools-$(sha256sum "$lock" | cut -c1-12)"
+  if [ ! -f "$dir/.done" ]; then
+    say "installing the web UI's browser test tools (crates/wopr/tests/ui/package.json)"
+    rm -rf "$dir" && mkdir -p "$dir"
+    cp "$ROOT/crates/wopr/tests/ui/package.json" "$lock" "$dir/"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) && touch "$dir/.done" \
+      || { echo "installing the browser test tools failed" >&2; return 1; }
+  fi
+  echo "$dir"
+}
+
 # Every cargo-fuzz target for WOPR_FUZZ_SECONDS (default 30) each, WOPR_FUZZ_JOBS (default 2) at a time,
 # from the committed corpus, after one build of all of them. New inputs go to a scratch directory; a crash
 # or a timeout fails the run and leaves its input in fuzz/artifacts/<target>/.

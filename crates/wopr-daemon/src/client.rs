@@ -62,3 +62,14 @@ pub async fn call(
     }
     Err(ClientError::NoAnswer)
 }
+
+/// [`call`], with the final result read as `T` (the typed replies of [`crate::service::types`]).
+pub async fn call_as<T: serde::de::DeserializeOwned>(
+    stream: UnixStream,
+    request: &Request,
+    on_delta: impl FnMut(&str),
+) -> Result<T, ClientError> {
+    let v = call(stream, request, on_delta).await?;
+    serde_json::from_value(v)
+        .map_err(|e| ClientError::Io(std::io::Error::other(format!("the daemon's answer: {e}"))))
+}

@@ -52,6 +52,14 @@ pub enum Request {
         #[serde(default)]
         wait: u64,
     },
+    /// The HTTP API's bearer token; with `rotate`, a new one (the old one and web UI sessions end).
+    Token {
+        /// Make a new token.
+        #[serde(default)]
+        rotate: bool,
+    },
+    /// A one-time link that logs the web UI in.
+    UiLogin,
     /// Shut down gracefully.
     Stop,
 }

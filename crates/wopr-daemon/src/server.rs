@@ -1,22 +1,22 @@
-//! `wopr daemon run`: the node, the socket, and a graceful stop.
+//! `wopr daemon run`: the node, the socket, the HTTP API, and a graceful stop.
 
 use std::fs::OpenOptions;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::Instant;
 
 use serde_json::json;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::{RwLock, mpsc, watch};
-use wopr_identity::{PublicId, RotationReason};
+use tokio::sync::mpsc;
+use wopr_identity::PublicId;
 use wopr_p2p::discovery::DiscoverSettings;
-use wopr_p2p::{DoneStatus, Node, NodeConfig, P2pError, RotationReport};
+use wopr_p2p::{Node, NodeConfig, P2pError, RotationReport};
 use wopr_store::{Home, write_atomic};
 
 use crate::AgentBackend;
 use crate::ipc::{DiscoverOp, Reply, Request};
 use crate::lifecycle;
+use crate::service::{ApiError, Core, DRAIN_DEADLINE};
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
@@ -38,13 +38,6 @@ pub enum DaemonError {
     Io(String),
 }
 
-struct State {
-    home: Home,
-    node: RwLock<Option<Node>>,
-    started: Instant,
-    stop: watch::Sender<bool>,
-}
-
 /// Runs the daemon in the foreground until SIGTERM, SIGINT or a `Stop` request.
 pub async fn run(home: Home) -> Result<(), DaemonError> {
     home.ensure()?;
@@ -61,46 +54,76 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
         return Err(DaemonError::AlreadyRunning(home.root().display().to_string()));
     }
     let identity = home.load_identity()?.ok_or(DaemonError::NoIdentity)?.identity;
+    let bind = crate::http::bind_address(&home).map_err(DaemonError::Io)?;
     let config = NodeConfig::load(&home)?;
+    // The API's port is taken before the node starts: a clash fails the start, not later.
+    let http_listener = match bind {
+        Some(bind) => Some(crate::http::listen(bind).await.map_err(|e| {
+            io(&format!("binding the HTTP API to {} (set daemon.bind or WOPR_DAEMON_BIND)", bind.addr), e)
+        })?),
+        None => None,
+    };
     let node = Node::start(identity, home.clone(), config, AgentBackend::new(home.clone())).await?;
     tracing::info!(id = %node.id(), addrs = ?node.addr_hints(), "P2P node listening");
     join_topics(&node, &DiscoverSettings::load(&home)?.topics).await;
+    let core = Core::new(home.clone(), node).map_err(|e| DaemonError::Io(e.message))?;
 
     let sock = lifecycle::socket_path(&home);
     let _ = std::fs::remove_file(&sock);
     let listener = UnixListener::bind(&sock).map_err(|e| io("binding daemon.sock", e))?;
     std::fs::set_permissions(&sock, std::fs::Permissions::from_mode(0o600))
         .map_err(|e| io("daemon.sock", e))?;
+
+    let (http_stop, http_stopped) = tokio::sync::oneshot::channel::<()>();
+    let http_task = match http_listener {
+        Some(l) => {
+            let addr = l.local_addr().map_err(|e| io("the HTTP API's address", e))?;
+            core.set_api_address(format!("http://{addr}"));
+            tracing::info!(%addr, "HTTP API listening");
+            let stop = async move {
+                let _ = http_stopped.await;
+            };
+            Some(tokio::spawn(crate::http::serve(core.clone(), l, stop)))
+        }
+        None => None,
+    };
     write_atomic(&lifecycle::pid_path(&home), format!("{}\n", std::process::id()).as_bytes())?;
 
-    let (stop, mut stopped) = watch::channel(false);
-    let state =
-        Arc::new(State { home: home.clone(), node: RwLock::new(Some(node)), started: Instant::now(), stop });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| io("installing the SIGTERM handler", e))?;
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((conn, _)) => { tokio::spawn(serve(state.clone(), conn)); }
+                Ok((conn, _)) => {
+                    let c = core.clone();
+                    core.spawn(serve(c, conn), || {});
+                }
                 Err(e) => tracing::warn!(%e, "accepting a CLI connection"),
             },
             _ = term.recv() => break,
             _ = tokio::signal::ctrl_c() => break,
-            _ = stopped.changed() => break,
+            () = core.stop_requested() => break,
         }
     }
     tracing::info!("stopping");
-    if let Some(node) = state.node.write().await.take() {
-        node.shutdown().await;
-    }
+    drop(listener);
     let _ = std::fs::remove_file(&sock);
+    let _ = http_stop.send(());
+    let started = std::time::Instant::now();
+    core.shutdown(DRAIN_DEADLINE).await;
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "tasks drained and the node closed");
+    if let Some(task) = http_task {
+        // Streams ended with the drain; idle connections close now.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), task).await;
+    }
+    tracing::info!(ms = started.elapsed().as_millis() as u64, "stopped");
     let _ = std::fs::remove_file(lifecycle::pid_path(&home));
     drop(lock);
     Ok(())
 }
 
 /// Joins `topics` (from `WOPR_TOPICS` or `discover.topics`); a topic that fails is logged, not fatal.
-async fn join_topics(node: &Node, topics: &[String]) {
+pub(crate) async fn join_topics(node: &Node, topics: &[String]) {
     for topic in topics {
         match node.join(topic).await {
             Ok(_) => tracing::info!(topic, "joined topic"),
@@ -109,7 +132,7 @@ async fn join_topics(node: &Node, topics: &[String]) {
     }
 }
 
-async fn serve(state: Arc<State>, conn: UnixStream) {
+async fn serve(core: Arc<Core>, conn: UnixStream) {
     let (read, mut write) = conn.into_split();
     let mut lines = BufReader::new(read).lines();
     let request = match lines.next_line().await {
@@ -127,7 +150,7 @@ async fn serve(state: Arc<State>, conn: UnixStream) {
         }
     });
     let reply = match request {
-        Ok(req) => handle(&state, req, &tx).await,
+        Ok(req) => handle(&core, req, &tx).await,
         Err(e) => Reply::Error { code: 3, message: format!("malformed request: {e}") },
     };
     let _ = tx.send(reply);
@@ -139,41 +162,60 @@ fn p2p_error(e: P2pError) -> Reply {
     Reply::Error { code: e.exit_code(), message: e.to_string() }
 }
 
-async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) -> Reply {
-    if let Request::Rotate { reason } = req {
-        return rotate(state, &reason).await;
+fn api_error(e: ApiError) -> Reply {
+    Reply::Error { code: e.code.code(), message: e.message }
+}
+
+fn ok<T: serde::Serialize>(v: Result<T, ApiError>) -> Reply {
+    match v {
+        Ok(v) => Reply::Ok(serde_json::to_value(v).unwrap_or_default()),
+        Err(e) => api_error(e),
     }
-    if let Request::Stop = req {
-        let _ = state.stop.send(true);
-        return Reply::Ok(json!({"stopping": true}));
+}
+
+async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) -> Reply {
+    match req {
+        Request::Rotate { reason } => return ok(core.rotate(&reason).await),
+        Request::Stop => {
+            core.request_stop();
+            return Reply::Ok(json!({"stopping": true}));
+        }
+        Request::Status => return ok(core.status().await),
+        Request::Token { rotate } => {
+            let c = core.credentials();
+            let token = if rotate { c.rotate().map_err(ApiError::from) } else { Ok(c.token()) };
+            return ok(token.map(|t| json!({"token": t, "api": core.api_address()})));
+        }
+        Request::UiLogin => {
+            return match core.api_address() {
+                Some(api) => {
+                    let code = core.credentials().logins.new_code();
+                    Reply::Ok(json!({"url": format!("{api}/login?code={code}")}))
+                }
+                None => api_error(ApiError::failure(
+                    "the daemon's HTTP API is off (daemon.bind is `off`): set daemon.bind and restart the daemon",
+                )),
+            };
+        }
+        Request::Discover(DiscoverOp::Join { topic, watch: true }) => {
+            let node = match core.node().await {
+                Ok(n) => n,
+                Err(e) => return api_error(e),
+            };
+            if let Err(e) = node.join(&topic).await {
+                return p2p_error(e);
+            }
+            let (listed, events) = (node.discovered(Some(&topic), false), node.discovery_events());
+            drop(node);
+            return crate::discover::watch(listed, events, Some(topic), tx).await;
+        }
+        _ => {}
     }
-    if let Request::Discover(DiscoverOp::Join { topic, watch: true }) = req {
-        return join_and_watch(state, topic, tx).await;
-    }
-    let guard = state.node.read().await;
-    let Some(node) = guard.as_ref() else {
-        return Reply::Error { code: 1, message: "the daemon is stopping".into() };
+    let node = match core.node().await {
+        Ok(n) => n,
+        Err(e) => return api_error(e),
     };
     match req {
-        Request::Status => {
-            let peers = node.connected_peers();
-            let paths: serde_json::Map<_, _> = peers
-                .iter()
-                .filter_map(|p| Some((p.to_hex(), node.path_to(p)?.to_string().into())))
-                .collect();
-            Reply::Ok(json!({
-            "pid": std::process::id(),
-            "uptimeSecs": state.started.elapsed().as_secs(),
-            "id": node.id().to_hex(),
-            "shortId": node.id().short(),
-            "addresses": node.addr_hints(),
-            "relay": node.config().relay.to_string(),
-            "connectedPeers": peers.iter().map(PublicId::to_hex).collect::<Vec<_>>(),
-            "peerPaths": paths,
-            "ticket": node.ticket(),
-            "home": state.home.root(),
-            }))
-        }
         Request::Hints => Reply::Ok(json!({"hints": node.addr_hints()})),
         Request::Claim { token } => match node.claim(&token).await {
             Ok(peer) => Reply::Ok(serde_json::to_value(peer).unwrap_or_default()),
@@ -184,19 +226,13 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
                 let _ = tx.send(Reply::Delta(d.to_string()));
             });
             match result.await {
-                Ok(status) => Reply::Ok(json!({"status": status_word(status)})),
+                Ok(status) => Reply::Ok(json!({"status": crate::service::status_word(status)})),
                 Err(e) => p2p_error(e),
             }
         }
-        Request::Revoke { peer } => match resolve_grantee(&state.home, &peer) {
-            Ok(key) => match node.revoke(&key) {
-                Ok(n) => Reply::Ok(json!({"peer": key.to_hex(), "removed": n})),
-                Err(e) => p2p_error(e),
-            },
-            Err(r) => r,
-        },
-        Request::Discover(op) => crate::discover::handle(node, op).await,
-        Request::Friend(op) => crate::friend::handle(node, op).await,
+        Request::Revoke { peer } => ok(core.revoke(&peer).await),
+        Request::Discover(op) => crate::discover::handle(&node, op).await,
+        Request::Friend(op) => crate::friend::handle(&node, op).await,
         Request::NetReport { peer, wait } => {
             let peer = match peer.as_deref().map(PublicId::parse).transpose() {
                 Ok(p) => p,
@@ -205,83 +241,11 @@ async fn handle(state: &State, req: Request, tx: &mpsc::UnboundedSender<Reply>) 
             let report = node.net_report(peer.as_ref(), std::time::Duration::from_secs(wait)).await;
             Reply::Ok(serde_json::to_value(report).unwrap_or_default())
         }
-        Request::Rotate { .. } | Request::Stop => unreachable_reply(),
-    }
-}
-
-/// `discover join` with a daemon: the daemon joins, then streams the topic's events to the CLI, without
-/// holding the node (a rotation may replace it meanwhile; the watch then ends).
-async fn join_and_watch(state: &State, topic: String, tx: &mpsc::UnboundedSender<Reply>) -> Reply {
-    let (listed, events) = {
-        let guard = state.node.read().await;
-        let Some(node) = guard.as_ref() else {
-            return Reply::Error { code: 1, message: "the daemon is stopping".into() };
-        };
-        if let Err(e) = node.join(&topic).await {
-            return p2p_error(e);
-        }
-        (node.discovered(Some(&topic), false), node.discovery_events())
-    };
-    crate::discover::watch(listed, events, Some(topic), tx).await
-}
-
-fn unreachable_reply() -> Reply {
-    Reply::Error { code: 1, message: "internal: request handled elsewhere".into() }
-}
-
-/// The key of a peer with grants (name, short id or full id), or a full id given directly.
-pub(crate) fn resolve_grantee(home: &Home, query: &str) -> Result<PublicId, Reply> {
-    let now = wopr_store::now_ms();
-    match home.access().load().and_then(|a| a.resolve(query, now).map(|g| g.peer_key)) {
-        Ok(k) => Ok(k),
-        Err(e) => PublicId::parse(query).map_err(|_| Reply::Error { code: 3, message: e.to_string() }),
-    }
-}
-
-/// `DoneStatus` as the word the CLI prints.
-pub fn status_word(s: DoneStatus) -> &'static str {
-    match s {
-        DoneStatus::Completed => "completed",
-        DoneStatus::Logged => "logged",
-        DoneStatus::Failed => "failed",
-        DoneStatus::Cancelled => "cancelled",
-    }
-}
-
-async fn rotate(state: &State, reason: &str) -> Reply {
-    let Some(reason) = RotationReason::parse(reason) else {
-        return Reply::Error {
-            code: 3,
-            message: format!("unknown reason {reason:?}: use scheduled, compromise or upgrade"),
-        };
-    };
-    let mut guard = state.node.write().await;
-    let config = guard.as_ref().map(|n| n.config().clone());
-    let (identity, record) = match state.home.rotate_identity(reason) {
-        Ok(r) => r,
-        Err(e) => return Reply::Error { code: 1, message: e.to_string() },
-    };
-    let topics: Vec<String> =
-        guard.as_ref().map(|n| n.topics().into_iter().map(|t| t.name).collect()).unwrap_or_default();
-    if let Some(old) = guard.take() {
-        old.shutdown().await;
-    }
-    let config = match config.map(Ok).unwrap_or_else(|| NodeConfig::load(&state.home)) {
-        Ok(c) => c,
-        Err(e) => return p2p_error(e),
-    };
-    let node = match Node::start(identity, state.home.clone(), config, AgentBackend::new(state.home.clone()))
-        .await
-    {
-        Ok(n) => n,
-        Err(e) => return p2p_error(e),
-    };
-    join_topics(&node, &topics).await;
-    let report = node.broadcast_rotation(&record).await;
-    *guard = Some(node);
-    match report {
-        Ok(r) => Reply::Ok(json!({"record": record, "report": report_json(&r)})),
-        Err(e) => p2p_error(e),
+        Request::Rotate { .. }
+        | Request::Stop
+        | Request::Status
+        | Request::Token { .. }
+        | Request::UiLogin => Reply::Error { code: 1, message: "internal: request handled elsewhere".into() },
     }
 }
 

@@ -62,6 +62,19 @@ impl Identity {
         self.signing.sign(&domain_bytes(domain, message)).to_bytes()
     }
 
+    /// An Ed25519 JWS signature (RFC 7515, `alg: EdDSA`) over `<protected>.<payload>`, both base64url,
+    /// for documents other tools verify (the A2A agent card). `None` unless both parts are base64url:
+    /// the signed bytes then hold no `/` or NUL, so they can never be a WOPR message, whose signed
+    /// bytes all start `wopr/v3\0` (see [`domain_bytes`]).
+    pub fn sign_jws(&self, protected: &str, payload: &str) -> Option<Signature> {
+        let b64url =
+            |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !b64url(protected) || !b64url(payload) {
+            return None;
+        }
+        Some(self.signing.sign(format!("{protected}.{payload}").as_bytes()).to_bytes())
+    }
+
     /// X25519 Diffie-Hellman with our static encryption key.
     pub fn diffie_hellman(&self, their_public: &[u8; 32]) -> zeroize::Zeroizing<[u8; 32]> {
         let shared = self.encryption.diffie_hellman(&x25519_dalek::PublicKey::from(*their_public));

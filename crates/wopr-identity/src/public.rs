@@ -91,6 +91,18 @@ impl<'de> Deserialize<'de> for PublicId {
     }
 }
 
+impl utoipa::PartialSchema for PublicId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^[0-9a-f]{64}$"))
+            .description(Some("A WOPR id: an Ed25519 public key, 64 lowercase hex characters"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for PublicId {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -258,8 +258,14 @@ impl Node {
         self.inner.pool.forget(peer, VarInt::from_u32(0), b"disconnected");
     }
 
-    /// Stops answering, closes every connection and the endpoint.
+    /// Stops answering, closes every connection and the endpoint, and lets the sockets go.
     pub async fn shutdown(self) {
+        self.close().await;
+    }
+
+    /// [`Node::shutdown`] for a node others may still hold: their requests end with an error; the
+    /// sockets go when the last holder drops it.
+    pub async fn close(&self) {
         self.retry.abort();
         self.inner.leave_all().await;
         self.inner.pool.close_all();

@@ -19,7 +19,9 @@ use crate::{Home, StoreError, StoreResult};
 pub const ACCESS_FILE: &str = "access.json";
 
 /// What a peer may do with a session. There are exactly two capabilities.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Capability {
     /// Log text to the conversation; no AI answer.
@@ -56,7 +58,7 @@ impl std::fmt::Display for Capability {
 }
 
 /// One grant.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Grant {
     /// The peer's current key.

@@ -7,6 +7,9 @@ use serde_json::{Map, Value};
 use crate::fsutil::{read_json, update_json};
 use crate::{Home, StoreError, StoreResult};
 
+/// The longest key.
+pub const MAX_KEY: usize = 256;
+
 /// A validated dotted key: segments of letters, digits, `_` and `-`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigKey(Vec<String>);
@@ -14,6 +17,9 @@ pub struct ConfigKey(Vec<String>);
 impl ConfigKey {
     /// Parses `a.b.c`.
     pub fn parse(key: &str) -> StoreResult<Self> {
+        if key.len() > MAX_KEY {
+            return Err(StoreError::InvalidConfig(format!("a config key is at most {MAX_KEY} bytes")));
+        }
         let parts: Vec<String> = key.split('.').map(str::to_string).collect();
         let valid = |p: &String| {
             !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
@@ -107,8 +113,9 @@ impl Config {
 
 fn as_object<'a>(v: &'a mut Value, at: &[String]) -> StoreResult<&'a mut Map<String, Value>> {
     let kind = json_kind(v);
+    // A conflict with what is stored, not a malformed key.
     v.as_object_mut().ok_or_else(|| {
-        StoreError::InvalidConfig(format!(
+        StoreError::AlreadyExists(format!(
             "config key {} holds {kind}, not an object: unset it first",
             if at.is_empty() { "(root)".to_string() } else { at.join(".") }
         ))

@@ -70,6 +70,14 @@ impl StoreError {
         move |source| StoreError::Io { action, path, source }
     }
 
+    /// The exit code: invalid input is 3, the rest a failure.
+    pub fn exit_code(&self) -> crate::ExitCode {
+        match self.is_invalid_input() {
+            true => crate::ExitCode::Invalid,
+            false => crate::ExitCode::Failure,
+        }
+    }
+
     /// Whether this is a user-input error (exit code 3 in the CLI).
     pub fn is_invalid_input(&self) -> bool {
         matches!(

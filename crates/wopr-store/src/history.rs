@@ -38,7 +38,7 @@ CREATE TABLE IF NOT EXISTS history_migrations (
 const COLUMNS: &str = "id, role, content, status, source, error, meta, created_ms";
 
 /// Who wrote a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// The user, a peer, cron, or a plugin.
@@ -50,7 +50,7 @@ pub enum Role {
 }
 
 /// Where a message stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     /// Stored and, for an inject, answered.
@@ -74,7 +74,7 @@ text_enum!(Role { User = "user", Assistant = "assistant", Tool = "tool" });
 text_enum!(MessageStatus { Ok = "ok", Pending = "pending", Failed = "failed" });
 
 /// One stored message.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HistoryMessage {
     /// Row id (increasing).
@@ -327,6 +327,24 @@ impl History {
             .optional()
             .map(|o| o.flatten().map(|v| v as u64))
             .map_err(self.err())
+    }
+
+    /// Message count and time of the last message of every session with messages, in one query (a
+    /// listing of many sessions).
+    pub fn activity(&self) -> StoreResult<std::collections::HashMap<String, (u64, Option<u64>)>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT session, COUNT(*), MAX(created_ms) FROM messages GROUP BY session")
+            .map_err(self.err())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)? as u64, r.get::<_, Option<i64>>(2)?.map(|v| v as u64)),
+                ))
+            })
+            .map_err(self.err())?;
+        rows.collect::<Result<_, _>>().map_err(self.err())
     }
 
     /// Deletes a session's history.

@@ -15,6 +15,7 @@ mod auto_accept;
 mod config;
 mod db;
 mod error;
+mod exit;
 mod friends;
 mod fsutil;
 mod history;
@@ -32,6 +33,7 @@ pub use audit::{AuditEntry, AuditLog, AuditRetention, Decision, EXCERPT_MAX, Pay
 pub use auto_accept::{ANYONE, AutoAccept, normalize as normalize_auto_accept};
 pub use config::{Config, ConfigKey};
 pub use error::{StoreError, StoreResult};
+pub use exit::ExitCode;
 pub use friends::{
     FRIENDS_FILE, Friend, Friends, FriendsFile, IncomingRequest, MAX_PENDING_INCOMING, OutgoingRequest,
     PENDING_TTL_MS, friend_session_name,

@@ -15,7 +15,7 @@ use crate::{StoreError, StoreResult};
 pub const MAX_PEER_NAME: usize = 64;
 
 /// A key a peer rotated away from, still accepted until `accepted_until`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OldKey {
     /// The retired key.

@@ -18,7 +18,7 @@ use crate::{Home, StoreError, StoreResult};
 pub const PEERS_FILE: &str = "peers.json";
 
 /// One reachable peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerRecord {
     /// Local name (unique; the short id until renamed).

@@ -9,7 +9,7 @@ use crate::fsutil::{read_json, update_json};
 use crate::{SessionName, StoreError, StoreResult, create_private_dir, now_ms, write_atomic};
 
 /// What `sessions.json` records about a session.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionMeta {
     /// Stable random id (hex).

@@ -93,6 +93,19 @@ impl Serialize for Source {
     }
 }
 
+impl utoipa::PartialSchema for Source {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .description(Some(
+                "Who wrote it: `cli` (the owner), `p2p:<key>`, `cron:<job>`, `channel:<name>`, ...",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Source {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

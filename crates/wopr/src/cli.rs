@@ -68,9 +68,15 @@ pub enum Command {
     /// Connectivity checks: `doctor net` (relays, NAT, LAN, the path to a peer).
     #[command(subcommand)]
     Doctor(DoctorCmd),
-    /// Run the background daemon that answers peers.
+    /// Run the background daemon that answers peers and serves the HTTP API and web UI.
     #[command(subcommand)]
     Daemon(DaemonCmd),
+    /// Print a one-time link that logs the web UI in (the daemon must run).
+    Ui {
+        /// Also open it in the browser.
+        #[arg(long)]
+        open: bool,
+    },
     /// Friends: signed requests and accepts, each friend with a dedicated session.
     #[command(subcommand)]
     Friend(FriendCmd),
@@ -396,8 +402,14 @@ pub enum DaemonCmd {
         #[arg(long, short = 'f')]
         follow: bool,
     },
-    /// Stop gracefully.
+    /// Stop gracefully: running answers get a few seconds to finish, then are cancelled.
     Stop,
+    /// Print the HTTP API's bearer token (in $WOPR_HOME/daemon-token, made at the first start).
+    Token {
+        /// Make a new token; the old one and every web UI login stop working.
+        #[arg(long)]
+        rotate: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -18,6 +18,12 @@ impl Exit {
     }
 }
 
+impl From<wopr_daemon::service::ApiError> for Exit {
+    fn from(e: wopr_daemon::service::ApiError) -> Self {
+        Exit { code: e.code.code(), message: e.message }
+    }
+}
+
 impl fmt::Display for Exit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)

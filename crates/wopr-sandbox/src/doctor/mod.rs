@@ -14,7 +14,7 @@ use serde::Serialize;
 use crate::{Backend, Command, DockerSandbox, NativeSandbox, Output, Policy, SANDBOX_ID, Sandbox, Trust};
 
 /// The outcome of one probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// The property holds.
@@ -26,7 +26,7 @@ pub enum Verdict {
 }
 
 /// One probed property.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Probe {
     /// The property, in words.
     pub property: &'static str,
@@ -37,7 +37,7 @@ pub struct Probe {
 }
 
 /// All probes of one backend.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BackendReport {
     /// The backend.
     pub backend: Backend,
@@ -57,7 +57,7 @@ impl BackendReport {
 }
 
 /// The doctor's report for every backend.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Report {
     /// One entry per backend, the default first.
     pub backends: Vec<BackendReport>,

@@ -57,7 +57,7 @@ const ADDED_COLUMNS: [(&str, &str); 4] = [
 ];
 
 /// Whether a request was let through.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     /// Done as asked.
@@ -76,7 +76,7 @@ impl Decision {
 }
 
 /// One audit record.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AuditEntry {
     /// Row id (increasing; 0 before it is stored).
@@ -95,13 +95,16 @@ pub struct AuditEntry {
     pub reason: Option<String>,
     /// The author's signature over `signed` (for rotations, the old then the new key's signature).
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>)]
     pub signature: Option<Vec<u8>>,
     /// The exact bytes the signature covers, without the signature domain prefix. Kept for accepted
     /// requests only: [`AuditLog::record`] drops them from a refused one.
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>)]
     pub signed: Option<Vec<u8>>,
     /// SHA-256 of the payload (the text of an inject or log, the signed bytes of other requests).
     #[serde(serialize_with = "hex_opt")]
+    #[schema(value_type = Option<String>)]
     pub digest: Option<Vec<u8>>,
     /// The start of the payload, printable, at most [`EXCERPT_MAX`] bytes.
     pub excerpt: Option<String>,

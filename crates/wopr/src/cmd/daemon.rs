@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use wopr_daemon::ipc::Request;
+use wopr_daemon::service::types::DaemonStatus;
 use wopr_daemon::{client, lifecycle};
 
 use super::Ctx;
@@ -21,6 +22,7 @@ pub fn run(ctx: &Ctx, cmd: DaemonCmd) -> Result<()> {
         DaemonCmd::Status { json } => status(ctx, json),
         DaemonCmd::Logs { follow } => logs(ctx, follow),
         DaemonCmd::Stop => stop(ctx),
+        DaemonCmd::Token { rotate } => token(ctx, rotate),
     }
 }
 
@@ -34,7 +36,10 @@ fn foreground(ctx: &Ctx) -> Result<()> {
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-    rt.block_on(wopr_daemon::run(ctx.home.clone())).map_err(|e| match e {
+    let result = rt.block_on(wopr_daemon::run(ctx.home.clone()));
+    // Work still on blocking threads (a sandboxed command, a model's prompt) is not waited for.
+    rt.shutdown_timeout(Duration::from_millis(500));
+    result.map_err(|e| match e {
         wopr_daemon::DaemonError::AlreadyRunning(_) => Exit { code: 1, message: e.to_string() }.into(),
         e => anyhow::Error::from(e),
     })
@@ -74,9 +79,12 @@ fn start(ctx: &Ctx) -> Result<()> {
             .into());
         }
         if let Some(stream) = rt.block_on(client::connect(&ctx.home))
-            && let Ok(v) = rt.block_on(client::call(stream, &Request::Status, |_| {}))
+            && let Ok(s) = rt.block_on(client::call_as::<DaemonStatus>(stream, &Request::Status, |_| {}))
         {
-            println!("Daemon started (pid {}), WOPR ID {}", v["pid"], v["shortId"].as_str().unwrap_or("?"));
+            println!("Daemon started (pid {}), WOPR ID {}", s.pid, s.short_id);
+            if let Some(api) = &s.api {
+                println!("API and web UI: {api} (`wopr ui` logs the browser in)");
+            }
             println!("Logs: {}", log_path.display());
             return Ok(());
         }
@@ -99,40 +107,83 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         }
         return Err(Exit { code: 1, message: "the daemon is not running: `wopr daemon start`".into() }.into());
     };
-    let mut v = rt
-        .block_on(client::call(stream, &Request::Status, |_| {}))
+    let s = rt
+        .block_on(client::call_as::<DaemonStatus>(stream, &Request::Status, |_| {}))
         .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
     if json {
+        let mut v = serde_json::to_value(&s)?;
         v["running"] = true.into();
         return output::json(&v);
     }
-    let list = |k: &str| {
-        v[k].as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str().map(str::to_string))
-            .collect::<Vec<_>>()
-    };
-    println!("Daemon running (pid {}), up {}", v["pid"], uptime(v["uptimeSecs"].as_u64().unwrap_or(0)));
-    println!("WOPR ID:   {}", v["shortId"].as_str().unwrap_or("?"));
-    println!("Full:      wopr://{}", v["id"].as_str().unwrap_or("?"));
-    println!("Addresses: {}", list("addresses").join(", "));
-    println!("Relay:     {}", v["relay"].as_str().unwrap_or("?"));
-    let peers = list("connectedPeers");
-    println!(
-        "Peers:     {} connected{}",
-        peers.len(),
-        if peers.is_empty() {
-            String::new()
-        } else {
-            let shown = peers.iter().map(|p| match v["peerPaths"][p].as_str() {
-                Some(path) => format!("{} ({path})", &p[..8]),
-                None => p[..8].to_string(),
-            });
-            format!(": {}", shown.collect::<Vec<_>>().join(", "))
+    println!("Daemon running (pid {}), up {}", s.pid, uptime(s.uptime_secs));
+    println!("WOPR ID:   {}", s.short_id);
+    println!("Full:      wopr://{}", s.id);
+    println!("Addresses: {}", s.addresses.join(", "));
+    println!("Relay:     {}", s.relay);
+    let shown = s.connected_peers.iter().map(|p| match s.peer_paths.get(p) {
+        Some(path) => format!("{} ({path})", &p[..8]),
+        None => p[..8].to_string(),
+    });
+    let shown: Vec<_> = shown.collect();
+    let peers = if shown.is_empty() { String::new() } else { format!(": {}", shown.join(", ")) };
+    println!("Peers:     {} connected{peers}", shown.len());
+    println!("API:       {}", s.api.as_deref().unwrap_or("off"));
+    println!("Ticket:    {}", s.ticket);
+    Ok(())
+}
+
+/// The token and where the API listens, through the daemon when it runs (so a rotation takes effect
+/// at once), else from the file (made now if missing).
+fn token(ctx: &Ctx, rotate: bool) -> Result<()> {
+    let rt = super::runtime()?;
+    let token = match rt.block_on(client::connect(&ctx.home)) {
+        Some(stream) => {
+            let v = rt
+                .block_on(client::call(stream, &Request::Token { rotate }, |_| {}))
+                .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+            v["token"]
+                .as_str()
+                .map(str::to_string)
+                .ok_or_else(|| anyhow::anyhow!("the daemon sent no token"))?
         }
+        None if rotate => wopr_daemon::token::rotate(&ctx.home)?,
+        None => wopr_daemon::token::load_or_create(&ctx.home)?,
+    };
+    println!("{token}");
+    if rotate {
+        eprintln!(
+            "New token written to {}; the old one no longer works.",
+            ctx.home.file(wopr_daemon::token::TOKEN_FILE).display()
+        );
+    }
+    Ok(())
+}
+
+/// `wopr ui [--open]`: a one-time login link for the web UI.
+pub fn ui(ctx: &Ctx, open: bool) -> Result<()> {
+    let rt = super::runtime()?;
+    let Some(stream) = rt.block_on(client::connect(&ctx.home)) else {
+        return Err(Exit { code: 1, message: "the daemon is not running: `wopr daemon start`".into() }.into());
+    };
+    let v = rt
+        .block_on(client::call(stream, &Request::UiLogin, |_| {}))
+        .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+    let url = v["url"].as_str().ok_or_else(|| anyhow::anyhow!("the daemon sent no link"))?;
+    println!("{url}");
+    eprintln!(
+        "The link works once, for {} s; it logs this browser in for 12 h.",
+        wopr_daemon::token::LOGIN_CODE_TTL.as_secs()
     );
-    println!("Ticket:    {}", v["ticket"].as_str().unwrap_or("?"));
+    if open {
+        let opened = std::process::Command::new("xdg-open")
+            .arg(url)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+        if !opened.is_ok_and(|s| s.success()) {
+            eprintln!("Could not open a browser (xdg-open); open the link yourself.");
+        }
+    }
     Ok(())
 }
 

@@ -62,6 +62,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Security(crate::cli::SecurityCmd::Show { json }) => security::show(&ctx, json),
         Command::Doctor(c) => doctor::run(&ctx, c),
         Command::Daemon(c) => daemon::run(&ctx, c),
+        Command::Ui { open } => daemon::ui(&ctx, open),
         Command::Discover(c) => discover::run(&ctx, c),
         Command::Friend(c) => friend::run(&ctx, c),
         Command::Completions { .. } => Ok(()),

@@ -78,16 +78,5 @@ pub fn p2p_exit(e: P2pError) -> Exit {
 
 /// The key of a peer named in access.json or peers.json (name, short id, full id), or a full id.
 pub fn peer_key(ctx: &Ctx, query: &str) -> Result<wopr_identity::PublicId, P2pError> {
-    let now = wopr_store::now_ms();
-    if let Ok(g) = ctx.home.access().load().and_then(|a| a.resolve(query, now).map(|g| g.peer_key)) {
-        return Ok(g);
-    }
-    if let Ok(p) = ctx.home.peers().load().and_then(|p| p.resolve(query, now).map(|p| p.public_key)) {
-        return Ok(p);
-    }
-    wopr_identity::PublicId::parse(query).map_err(|_| {
-        P2pError::Invalid(format!(
-            "no peer {query:?}: use a name or id from `wopr peers` / `wopr access`, or a full key"
-        ))
-    })
+    wopr_daemon::service::peer_key(&ctx.home, query)
 }

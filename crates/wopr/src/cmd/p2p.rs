@@ -8,7 +8,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::json;
 use wopr_daemon::ipc::Request;
-use wopr_store::{AuditEntry, Capability, Decision, Grant, PayloadSummary, SessionName, now_ms};
+use wopr_store::{Capability, Grant, SessionName, now_ms};
 
 use super::Ctx;
 use super::node::{dispatch, p2p_exit, peer_key};
@@ -83,21 +83,8 @@ pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
 }
 
 /// `30s`, `15m`, `12h`, `7d` to milliseconds.
-fn parse_duration(s: &str) -> Result<u64> {
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 =
-        num.parse().map_err(|_| Exit::invalid(format!("invalid duration {s:?}: use e.g. 30m, 12h, 7d")))?;
-    let ms = match unit {
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" | "" => 86_400_000,
-        _ => return Err(Exit::invalid(format!("invalid duration {s:?}: use e.g. 30m, 12h, 7d")).into()),
-    };
-    if n == 0 {
-        return Err(Exit::invalid("an invite must be valid for some time").into());
-    }
-    Ok(n.saturating_mul(ms))
+fn parse_duration(s: &str) -> Result<u64, Exit> {
+    wopr_daemon::service::parse_duration(s).map_err(Exit::from)
 }
 
 pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
@@ -190,11 +177,8 @@ pub fn access(ctx: &Ctx, args: AccessArgs) -> Result<()> {
     Ok(())
 }
 
-/// Grants `peer` (a name, short id or full id from `peers.json`/`access.json`, or a full key) `caps` on
-/// every session of `sessions`, each of which must exist: `wopr access grant` and the agent's
-/// `p2p_grant_access` tool. The grant is written to `access.json` first, then recorded in the audit log
-/// as `action` (with the session of the turn that asked, for the tool), so no grant is made unrecorded
-/// by a failing log. Nothing is granted unless every session exists.
+/// Grants `peer` `caps` on every session of `sessions` and records it in the audit log as `action`:
+/// `wopr access grant` and the agent's `p2p_grant_access` tool (see [`wopr_daemon::service::grant`]).
 pub(crate) fn grant(
     ctx: &Ctx,
     peer: &str,
@@ -203,25 +187,7 @@ pub(crate) fn grant(
     action: &str,
     asked_in: Option<&SessionName>,
 ) -> Result<Grant> {
-    let key = peer_key(ctx, peer).map_err(|e| Exit::invalid(e.to_string()))?;
-    let mut names = Vec::with_capacity(sessions.len());
-    for session in sessions {
-        let name = SessionName::new(session)?;
-        ctx.home.sessions().get(&name)?;
-        names.push(name.to_string());
-    }
-    if caps.is_empty() || names.is_empty() {
-        return Err(Exit::invalid("a grant needs at least one session and one capability").into());
-    }
-    let g = ctx.home.access().add(Grant::new(key, names.clone(), caps.iter().copied(), now_ms()))?;
-    let caps: Vec<&str> = caps.iter().map(|c| c.as_str()).collect();
-    let what = format!("granted {} on {}", caps.join(","), names.join(","));
-    let mut entry = AuditEntry::new(now_ms(), &key, action, Decision::Accepted)
-        .with_payload(&PayloadSummary::of(what.as_bytes()));
-    entry.session = asked_in.map(|s| s.to_string());
-    entry.reason = Some(format!("by the owner: {what}"));
-    ctx.home.audit()?.record(&entry)?;
-    Ok(g)
+    Ok(wopr_daemon::service::grant(&ctx.home, peer, sessions, caps, action, asked_in).map_err(Exit::from)?)
 }
 
 pub fn peers(ctx: &Ctx, args: PeersArgs) -> Result<()> {

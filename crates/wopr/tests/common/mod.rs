@@ -32,6 +32,8 @@ impl TestHome {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("wopr"));
         // No mDNS: a test's nodes meet only where the test says (and announce nothing on the host's LAN).
         cmd.env("WOPR_HOME", self.path()).env("NO_COLOR", "1").env("WOPR_DISCOVER_MDNS", "off");
+        // Each test daemon's HTTP API on a port of its own.
+        cmd.env("WOPR_DAEMON_BIND", "127.0.0.1:0");
         for k in [
             "ANTHROPIC_API_KEY",
             "OPENAI_API_KEY",
