@@ -163,3 +163,33 @@ pub enum FriendOp {
         query: String,
     },
 }
+
+/// The answer to [`Request::Inject`]: how the peer ended it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InjectStatus {
+    /// `completed`, `logged`, `failed` or `cancelled`.
+    pub status: String,
+}
+
+/// The answer to [`Request::Hints`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hints {
+    /// Where this node can be reached.
+    pub hints: Vec<String>,
+}
+
+/// The answer to [`Request::Token`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenReply {
+    /// The bearer token.
+    pub token: String,
+    /// Where the API listens.
+    pub api: Option<String>,
+}
+
+/// The answer to [`Request::UiLogin`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginLink {
+    /// The one-time link.
+    pub url: String,
+}

@@ -25,6 +25,6 @@ pub mod token;
 mod turn_limits;
 
 pub use backend::AgentBackend;
-pub use server::{DaemonError, report_json, run};
+pub use server::{DaemonError, run};
 pub use service::status_word;
 pub use turn_limits::{DEFAULT_MAX_TURNS_PER_PEER, KEY_MAX_SANDBOX_RUNS, KEY_MAX_TURNS_PER_PEER, TurnLimits};

@@ -10,11 +10,11 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 use wopr_identity::PublicId;
 use wopr_p2p::discovery::DiscoverSettings;
-use wopr_p2p::{Node, NodeConfig, P2pError, RotationReport};
+use wopr_p2p::{Node, NodeConfig, P2pError};
 use wopr_store::{Home, write_atomic};
 
 use crate::AgentBackend;
-use crate::ipc::{DiscoverOp, Reply, Request};
+use crate::ipc::{DiscoverOp, Hints, InjectStatus, LoginLink, Reply, Request, TokenReply};
 use crate::lifecycle;
 use crate::service::{ApiError, Core, DRAIN_DEADLINE};
 
@@ -184,13 +184,13 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         Request::Token { rotate } => {
             let c = core.credentials();
             let token = if rotate { c.rotate().map_err(ApiError::from) } else { Ok(c.token()) };
-            return ok(token.map(|t| json!({"token": t, "api": core.api_address()})));
+            return ok(token.map(|token| TokenReply { token, api: core.api_address().map(str::to_string) }));
         }
         Request::UiLogin => {
             return match core.api_address() {
                 Some(api) => {
                     let code = core.credentials().logins.new_code();
-                    Reply::Ok(json!({"url": format!("{api}/login?code={code}")}))
+                    ok(Ok(LoginLink { url: format!("{api}/login?code={code}") }))
                 }
                 None => api_error(ApiError::failure(
                     "the daemon's HTTP API is off (daemon.bind is `off`): set daemon.bind and restart the daemon",
@@ -216,7 +216,7 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         Err(e) => return api_error(e),
     };
     match req {
-        Request::Hints => Reply::Ok(json!({"hints": node.addr_hints()})),
+        Request::Hints => ok(Ok(Hints { hints: node.addr_hints() })),
         Request::Claim { token } => match node.claim(&token).await {
             Ok(peer) => Reply::Ok(serde_json::to_value(peer).unwrap_or_default()),
             Err(e) => p2p_error(e),
@@ -226,7 +226,7 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
                 let _ = tx.send(Reply::Delta(d.to_string()));
             });
             match result.await {
-                Ok(status) => Reply::Ok(json!({"status": crate::service::status_word(status)})),
+                Ok(status) => ok(Ok(InjectStatus { status: crate::service::status_word(status).into() })),
                 Err(e) => p2p_error(e),
             }
         }
@@ -247,16 +247,4 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         | Request::Token { .. }
         | Request::UiLogin => Reply::Error { code: 1, message: "internal: request handled elsewhere".into() },
     }
-}
-
-/// A rotation report as JSON.
-pub fn report_json(r: &RotationReport) -> serde_json::Value {
-    let pairs = |v: &[(PublicId, String)]| {
-        v.iter().map(|(k, why)| json!({"peer": k.to_hex(), "reason": why})).collect::<Vec<_>>()
-    };
-    json!({
-        "delivered": r.delivered.iter().map(PublicId::to_hex).collect::<Vec<_>>(),
-        "refused": pairs(&r.refused),
-        "pending": pairs(&r.pending),
-    })
 }

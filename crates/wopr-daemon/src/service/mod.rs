@@ -21,7 +21,7 @@ use wopr_p2p::Node;
 use wopr_store::Home;
 
 pub use error::{ApiError, ApiResult};
-pub use p2p::{grant, identity_view, parse_duration, peer_key, status_word};
+pub use p2p::{grant, identity_view, parse_duration, peer_key, rotate_reply, status_word};
 pub use security::security_view;
 pub use sessions::{parse_provider, provider_failure, taint_view};
 

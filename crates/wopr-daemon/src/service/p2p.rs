@@ -2,7 +2,7 @@
 
 use tokio::sync::mpsc;
 use wopr_identity::{Identity, PublicId, RotationReason};
-use wopr_p2p::{DoneStatus, Node, P2pError};
+use wopr_p2p::{DoneStatus, Node, P2pError, RotationReport};
 use wopr_store::{
     AuditEntry, Capability, Decision, ExitCode, Grant, Home, PayloadSummary, PeerRecord, SessionName, now_ms,
 };
@@ -98,6 +98,24 @@ pub fn identity_view(id: &Identity) -> IdentityView {
     IdentityView { short_id: pk.short(), public_key: pk.to_hex(), encrypt_pub: hex::encode(id.encrypt_pub()) }
 }
 
+/// What a rotation did, for the API, the socket and the CLI.
+pub fn rotate_reply(
+    record: &wopr_identity::RotationRecord,
+    identity: IdentityView,
+    report: &RotationReport,
+) -> RotateReply {
+    let pairs = |v: &[(PublicId, String)]| {
+        v.iter().map(|(k, why)| PeerReason { peer: k.to_hex(), reason: why.clone() }).collect()
+    };
+    RotateReply {
+        old_key: record.old_key.to_hex(),
+        identity,
+        delivered: report.delivered.iter().map(PublicId::to_hex).collect(),
+        refused: pairs(&report.refused),
+        pending: pairs(&report.pending),
+    }
+}
+
 /// `DoneStatus` as the word the CLI prints.
 pub fn status_word(s: DoneStatus) -> &'static str {
     match s {
@@ -148,17 +166,7 @@ impl Core {
         *guard = Some(std::sync::Arc::new(node));
         drop(guard);
         self.bus.send(BusEvent::IdentityRotated { new_key: record.new_key.to_hex() });
-        let report = report?;
-        let pairs = |v: &[(PublicId, String)]| {
-            v.iter().map(|(k, why)| PeerReason { peer: k.to_hex(), reason: why.clone() }).collect()
-        };
-        Ok(RotateReply {
-            old_key: record.old_key.to_hex(),
-            identity: view,
-            delivered: report.delivered.iter().map(PublicId::to_hex).collect(),
-            refused: pairs(&report.refused),
-            pending: pairs(&report.pending),
-        })
+        Ok(rotate_reply(&record, view, &report?))
     }
 
     /// Whom this installation can reach.

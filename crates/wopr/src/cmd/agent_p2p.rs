@@ -9,12 +9,12 @@
 
 use serde_json::{Value, json};
 use wopr_agent::BoxFuture;
-use wopr_daemon::ipc::{DiscoverOp, FriendOp, Request};
+use wopr_daemon::ipc::{DiscoverOp, FriendOp, InjectStatus, Request};
 use wopr_identity::PublicId;
 use wopr_store::{AuditEntry, Capability, Decision, PayloadSummary, SessionName, now_ms};
 
 use super::Ctx;
-use super::node::{dispatch, peer_key};
+use super::node::{dispatch, dispatch_as, peer_key};
 
 /// The P2P actions of the owner's turns in `session`.
 pub struct CliP2p {
@@ -89,10 +89,12 @@ impl wopr_agent::P2pActions for CliP2p {
                 hops: hop_count,
             };
             let mut answer = String::new();
-            let done = dispatch(&self.ctx, request, &mut |d| answer.push_str(d)).await.map_err(|e| e.message);
+            let done = dispatch_as::<InjectStatus>(&self.ctx, request, &mut |d| answer.push_str(d))
+                .await
+                .map_err(|e| e.message);
             let done = self.audited(wopr_agent::P2P_INJECT, self.known_key(peer), message, done)?;
-            Ok(match done["status"].as_str() {
-                Some("logged") => "logged there; no AI answer (the peer granted only `message`)".to_string(),
+            Ok(match done.status.as_str() {
+                "logged" => "logged there; no AI answer (the peer granted only `message`)".to_string(),
                 _ => answer,
             })
         })
@@ -122,7 +124,10 @@ impl wopr_agent::P2pActions for CliP2p {
         Box::pin(async move {
             // Recorded under the key being retired: the record itself names the new one.
             let old = self.own_key();
-            let done = super::rotate::rotate_and_tell(&self.ctx, reason).await.map_err(|e| e.message);
+            let done = super::rotate::rotate_and_tell(&self.ctx, reason)
+                .await
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .map_err(|e| e.message);
             self.audited(wopr_agent::P2P_ROTATE_KEYS, old, &format!("rotate ({reason})"), done)
         })
     }

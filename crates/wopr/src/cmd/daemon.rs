@@ -6,7 +6,7 @@ use std::os::unix::process::CommandExt;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use wopr_daemon::ipc::Request;
+use wopr_daemon::ipc::{LoginLink, Request, TokenReply};
 use wopr_daemon::service::types::DaemonStatus;
 use wopr_daemon::{client, lifecycle};
 
@@ -138,13 +138,10 @@ fn token(ctx: &Ctx, rotate: bool) -> Result<()> {
     let rt = super::runtime()?;
     let token = match rt.block_on(client::connect(&ctx.home)) {
         Some(stream) => {
-            let v = rt
-                .block_on(client::call(stream, &Request::Token { rotate }, |_| {}))
+            let v: TokenReply = rt
+                .block_on(client::call_as(stream, &Request::Token { rotate }, |_| {}))
                 .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
-            v["token"]
-                .as_str()
-                .map(str::to_string)
-                .ok_or_else(|| anyhow::anyhow!("the daemon sent no token"))?
+            v.token
         }
         None if rotate => wopr_daemon::token::rotate(&ctx.home)?,
         None => wopr_daemon::token::load_or_create(&ctx.home)?,
@@ -165,10 +162,10 @@ pub fn ui(ctx: &Ctx, open: bool) -> Result<()> {
     let Some(stream) = rt.block_on(client::connect(&ctx.home)) else {
         return Err(Exit { code: 1, message: "the daemon is not running: `wopr daemon start`".into() }.into());
     };
-    let v = rt
-        .block_on(client::call(stream, &Request::UiLogin, |_| {}))
+    let link: LoginLink = rt
+        .block_on(client::call_as(stream, &Request::UiLogin, |_| {}))
         .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
-    let url = v["url"].as_str().ok_or_else(|| anyhow::anyhow!("the daemon sent no link"))?;
+    let url = link.url.as_str();
     println!("{url}");
     eprintln!(
         "The link works once, for {} s; it logs this browser in for 12 h.",

@@ -1,7 +1,8 @@
 //! Reaching the P2P node: through the running daemon, or an in-process node for one request.
 
 use serde_json::{Value, json};
-use wopr_daemon::ipc::Request;
+use wopr_daemon::ipc::{InjectStatus, Request};
+use wopr_daemon::service::types::Deleted;
 use wopr_daemon::{AgentBackend, client};
 use wopr_p2p::{Node, NodeConfig, P2pError};
 
@@ -39,10 +40,10 @@ pub async fn dispatch(
         Request::Inject { peer, session, text, hops } => node
             .inject_forwarded(&peer, &session, &text, hops, |d| on_delta(d))
             .await
-            .map(|s| json!({"status": wopr_daemon::status_word(s)})),
-        Request::Revoke { peer } => {
-            peer_key(ctx, &peer).and_then(|k| node.revoke(&k)).map(|n| json!({"removed": n}))
-        }
+            .map(|s| json!(InjectStatus { status: wopr_daemon::status_word(s).into() })),
+        Request::Revoke { peer } => peer_key(ctx, &peer)
+            .and_then(|k| Ok((k, node.revoke(&k)?)))
+            .map(|(k, n)| json!(Deleted { name: k.to_hex(), removed: n as u64 })),
         Request::NetReport { peer, wait } => {
             match peer.as_deref().map(wopr_identity::PublicId::parse).transpose() {
                 Ok(peer) => {
@@ -56,6 +57,16 @@ pub async fn dispatch(
     };
     node.shutdown().await;
     result.map_err(p2p_exit)
+}
+
+/// [`dispatch`], with the answer read as `T` (the typed replies of the daemon's core).
+pub async fn dispatch_as<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx,
+    request: Request,
+    on_delta: &mut (dyn FnMut(&str) + Send),
+) -> Result<T, Exit> {
+    let v = dispatch(ctx, request, on_delta).await?;
+    serde_json::from_value(v).map_err(|e| Exit { code: 1, message: format!("the daemon's answer: {e}") })
 }
 
 /// A node for this identity with the configured network settings.

@@ -6,12 +6,12 @@
 use std::io::Write;
 
 use anyhow::Result;
-use serde_json::json;
-use wopr_daemon::ipc::Request;
-use wopr_store::{Capability, Grant, SessionName, now_ms};
+use wopr_daemon::ipc::{Hints, InjectStatus, Request};
+use wopr_daemon::service::types::Deleted;
+use wopr_store::{Capability, Grant, PeerRecord, SessionName, now_ms};
 
 use super::Ctx;
-use super::node::{dispatch, p2p_exit, peer_key};
+use super::node::{dispatch_as, p2p_exit, peer_key};
 use crate::cli::{AccessArgs, AccessCmd, InviteArgs, InviteCmd, PeersArgs, PeersCmd};
 use crate::exit::Exit;
 use crate::output;
@@ -19,18 +19,13 @@ use crate::output;
 pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
     let rt = super::runtime()?;
     if let Some(InviteCmd::Claim { token }) = args.command {
-        let peer =
-            rt.block_on(dispatch(ctx, Request::Claim { token: token.trim().to_string() }, &mut |_| {}))?;
-        let sessions: Vec<String> = peer["sessions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|s| s.as_str().map(str::to_string))
-            .collect();
-        let short = peer["shortId"].as_str().unwrap_or("?");
+        let peer: PeerRecord =
+            rt.block_on(dispatch_as(ctx, Request::Claim { token: token.trim().to_string() }, &mut |_| {}))?;
+        let sessions: Vec<&String> = peer.sessions.iter().collect();
+        let short = peer.short_id.as_str();
         let reach = sessions.iter().map(|s| format!("{short}:{s}")).collect::<Vec<_>>().join(", ");
         println!("{}", output::printable(&format!("Claimed: you can now reach {reach}")));
-        let first = sessions.first().map(String::as_str).unwrap_or("<session>");
+        let first = sessions.first().map(|s| s.as_str()).unwrap_or("<session>");
         println!("{}", output::printable(&format!("Try: wopr inject {short}:{first} \"Hello!\"")));
         return Ok(());
     }
@@ -52,15 +47,10 @@ pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
     let ttl = parse_duration(&args.expires)?;
     let hints = match rt.block_on(wopr_daemon::client::connect(&ctx.home)) {
         Some(stream) => {
-            let v = rt
-                .block_on(wopr_daemon::client::call(stream, &Request::Hints, |_| {}))
+            let v: Hints = rt
+                .block_on(wopr_daemon::client::call_as(stream, &Request::Hints, |_| {}))
                 .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
-            v["hints"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(|h| h.as_str().map(str::to_string))
-                .collect()
+            v.hints
         }
         None => {
             return Err(Exit {
@@ -98,7 +88,7 @@ pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
     let mut wrote = false;
     let rt = super::runtime()?;
     let req = Request::Inject { peer: peer.into(), session: session.into(), text, hops: 0 };
-    let result = rt.block_on(dispatch(ctx, req, &mut |d| {
+    let result: InjectStatus = rt.block_on(dispatch_as(ctx, req, &mut |d| {
         let _ = stdout.write_all(output::printable(d).as_bytes());
         let _ = stdout.flush();
         wrote = true;
@@ -106,31 +96,31 @@ pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
     if wrote {
         println!();
     }
-    match result["status"].as_str() {
-        Some("completed") => Ok(()),
-        Some("logged") => {
+    match result.status.as_str() {
+        "completed" => Ok(()),
+        "logged" => {
             eprintln!("Logged in {peer}:{session} (your capability is `message`: no AI answer)");
             Ok(())
         }
-        other => Err(Exit {
-            code: 2,
-            message: format!("the peer ended the answer: {}", output::printable(other.unwrap_or("unknown"))),
+        other => {
+            Err(Exit { code: 2, message: format!("the peer ended the answer: {}", output::printable(other)) }
+                .into())
         }
-        .into()),
     }
 }
 
 pub fn revoke(ctx: &Ctx, peer: &str) -> Result<()> {
     let rt = super::runtime()?;
     let key = peer_key(ctx, peer).map_err(p2p_exit)?;
-    let v = if rt.block_on(wopr_daemon::client::connect(&ctx.home)).is_some() {
-        rt.block_on(dispatch(ctx, Request::Revoke { peer: key.to_hex() }, &mut |_| {}))?
+    let removed = if rt.block_on(wopr_daemon::client::connect(&ctx.home)).is_some() {
+        let done: Deleted =
+            rt.block_on(dispatch_as(ctx, Request::Revoke { peer: key.to_hex() }, &mut |_| {}))?;
+        done.removed as usize
     } else {
         // No daemon: no open connections to close, only the grants to remove.
-        let (_, n) = ctx.home.access().revoke(&key.to_hex(), None, now_ms())?;
-        json!({"removed": n})
+        ctx.home.access().revoke(&key.to_hex(), None, now_ms())?.1
     };
-    println!("Revoked {}: {} grant(s) removed, connections closed", key.short(), v["removed"]);
+    println!("Revoked {}: {removed} grant(s) removed, connections closed", key.short());
     Ok(())
 }
 
