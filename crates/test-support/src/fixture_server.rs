@@ -46,6 +46,23 @@ impl Reply {
         Reply::new(status).header("content-type", "application/json").body(body.to_string())
     }
 
+    /// An OpenAI-compatible chat stream answering `text` in one piece, then `[DONE]`: a scripted model.
+    pub fn openai_stream(text: &str) -> Self {
+        let chunk = |delta: serde_json::Value, finish: Option<&str>| {
+            let c = serde_json::json!({"object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+            format!("data: {c}\n\n")
+        };
+        let body = [
+            chunk(serde_json::json!({"role": "assistant", "content": ""}), None),
+            chunk(serde_json::json!({"content": text}), None),
+            chunk(serde_json::json!({}), Some("stop")),
+            "data: [DONE]\n\n".to_string(),
+        ]
+        .concat();
+        Reply::new(200).header("content-type", "text/event-stream").body(body)
+    }
+
     /// Adds a header. `Transfer-Encoding: chunked` selects chunked framing; `Content-Length` is
     /// ignored (the server computes it).
     pub fn header(mut self, name: &str, value: &str) -> Self {

@@ -18,22 +18,6 @@ use wopr_store::{Config, ConfigKey, Home};
 const INJECTS: usize = 300;
 const LISTINGS: usize = 200;
 
-fn streamed(text: &str) -> test_support::Reply {
-    let chunk = |delta: serde_json::Value, finish: Option<&str>| {
-        let c = serde_json::json!({"object": "chat.completion.chunk",
-            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-        format!("data: {c}\n\n")
-    };
-    let body = [
-        chunk(serde_json::json!({"role": "assistant", "content": ""}), None),
-        chunk(serde_json::json!({"content": text}), None),
-        chunk(serde_json::json!({}), Some("stop")),
-        "data: [DONE]\n\n".to_string(),
-    ]
-    .concat();
-    test_support::Reply::new(200).header("content-type", "text/event-stream").body(body)
-}
-
 fn percentiles(mut t: Vec<Duration>) -> (f64, f64) {
     t.sort();
     let at = |q: f64| t[((t.len() as f64 - 1.0) * q).round() as usize].as_secs_f64() * 1e3;
@@ -60,7 +44,9 @@ async fn run() {
     let home = Home::at(dir.path().join("home"));
     home.ensure().unwrap();
     let identity = home.init_identity(false).unwrap();
-    let provider = test_support::FixtureServer::scripted(|_, _| streamed("Hello there.")).await;
+    let provider =
+        test_support::FixtureServer::scripted(|_, _| test_support::Reply::openai_stream("Hello there."))
+            .await;
     let set =
         |k: &str, v: serde_json::Value| Config::of(&home).set(&ConfigKey::parse(k).unwrap(), v).unwrap();
     set("providers.openai-compatible.baseUrl", serde_json::json!(format!("{}/v1", provider.url())));

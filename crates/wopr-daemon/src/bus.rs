@@ -80,6 +80,18 @@ pub enum BusEvent {
         /// The new key, hex.
         new_key: String,
     },
+    /// A request from a peer was recorded in the audit log (accepted or refused).
+    #[serde(rename_all = "camelCase")]
+    Audit {
+        /// The record, as `GET /audit` lists it.
+        entry: wopr_store::AuditEntry,
+    },
+    /// A peer's incoming connection passed the handshake.
+    #[serde(rename_all = "camelCase")]
+    PeerConnected {
+        /// The peer's key, hex.
+        peer: String,
+    },
     /// Something happened in a joined discovery topic.
     #[serde(rename_all = "camelCase")]
     Discovery {
@@ -102,6 +114,8 @@ impl BusEvent {
             BusEvent::AccessChanged { .. } => "accessChanged",
             BusEvent::PeerChanged { .. } => "peerChanged",
             BusEvent::IdentityRotated { .. } => "identityRotated",
+            BusEvent::Audit { .. } => "audit",
+            BusEvent::PeerConnected { .. } => "peerConnected",
             BusEvent::Discovery { .. } => "discovery",
         }
     }

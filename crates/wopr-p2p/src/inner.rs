@@ -66,6 +66,8 @@ pub(crate) struct Inner {
     peers: DocCache<PeersFile>,
     /// Topics, the peers seen there, and the spam layers.
     pub(crate) discovery: Discovery,
+    /// Peers whose incoming connection just passed the handshake, for watchers (the daemon's bus).
+    pub(crate) connected: tokio::sync::broadcast::Sender<PublicId>,
 }
 
 /// What tells two versions of a file apart: inode, change time and size. Every write of a WOPR JSON
@@ -148,6 +150,7 @@ impl Inner {
             access: DocCache::default(),
             peers: DocCache::default(),
             discovery,
+            connected: tokio::sync::broadcast::channel(64).0,
         }
     }
 
@@ -164,6 +167,11 @@ impl Inner {
             .filter(|a| !a.ip().is_unspecified())
             .map(|a| a.to_string())
             .collect()
+    }
+
+    /// Audit records from now on, as they are queued.
+    pub(crate) fn audit_events(&self) -> tokio::sync::broadcast::Receiver<wopr_store::AuditEntry> {
+        self.recorder.watch()
     }
 
     /// Writes an audit record, off the async workers; the future completes once it is committed (await it

@@ -258,6 +258,16 @@ impl Node {
         self.inner.pool.forget(peer, VarInt::from_u32(0), b"disconnected");
     }
 
+    /// Audit records from now on, as they are made (accepted and refused requests, handshakes).
+    pub fn audit_events(&self) -> tokio::sync::broadcast::Receiver<wopr_store::AuditEntry> {
+        self.inner.audit_events()
+    }
+
+    /// Peers from now on whose incoming connection passed the handshake.
+    pub fn connection_events(&self) -> tokio::sync::broadcast::Receiver<PublicId> {
+        self.inner.connected.subscribe()
+    }
+
     /// Stops answering, closes every connection and the endpoint, and lets the sockets go.
     pub async fn shutdown(self) {
         self.close().await;

@@ -37,6 +37,8 @@ struct Job {
 pub(crate) struct Recorder {
     queue: SyncSender<Job>,
     dropped: Arc<AtomicU64>,
+    /// Every record queued, for watchers (the daemon's event bus); nobody listening is fine.
+    watchers: tokio::sync::broadcast::Sender<AuditEntry>,
 }
 
 impl Recorder {
@@ -57,13 +59,21 @@ impl Recorder {
         std::thread::Builder::new()
             .name("wopr-audit".into())
             .spawn(move || write_loop(&writer, &jobs, &counter, &wake))?;
-        Ok(Recorder { queue, dropped })
+        Ok(Recorder { queue, dropped, watchers: tokio::sync::broadcast::channel(256).0 })
+    }
+
+    /// Records from now on, as they are queued.
+    pub(crate) fn watch(&self) -> tokio::sync::broadcast::Receiver<AuditEntry> {
+        self.watchers.subscribe()
     }
 
     /// Queues `entry`. The returned future completes once the record is committed (or failed to be, which
     /// the writer logs), so a caller that awaits it before answering answers only what is on record.
     pub(crate) fn record(&self, entry: AuditEntry) -> impl Future<Output = ()> + Send + 'static {
         let (done, committed) = oneshot::channel();
+        if self.watchers.receiver_count() > 0 {
+            let _ = self.watchers.send(entry.clone());
+        }
         match self.queue.try_send(Job { entry, done }) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{StopDaemon, TestHome, mode, stderr, stdout, test_model};
+use common::{StopDaemon, TestHome, mode, start_api_daemon, stderr, stdout};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -17,23 +17,9 @@ struct Api {
 }
 
 fn start(h: &TestHome) -> (StopDaemon<'_>, Api) {
-    let out = h.wopr().args(["id", "init"]).output().unwrap();
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = h
-        .wopr()
-        .env("WOPR_P2P_BIND", "127.0.0.1:0")
-        .env("WOPR_MODEL", test_model())
-        .args(["daemon", "start"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "daemon start: {}", stderr(&out));
-    let guard = StopDaemon(h);
-    let out = h.wopr().args(["daemon", "status", "--json"]).output().unwrap();
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let base = status["api"].as_str().expect("daemon status names the API's address").to_string();
+    let d = start_api_daemon(h);
     assert_eq!(mode(&h.file("daemon-token")), 0o600, "daemon-token must be 0600");
-    let token = std::fs::read_to_string(h.file("daemon-token")).unwrap().trim().to_string();
-    (guard, Api { base, token, client: client(reqwest::redirect::Policy::default()) })
+    (d.guard, Api { base: d.api, token: d.token, client: client(reqwest::redirect::Policy::default()) })
 }
 
 /// A plain-HTTP client (the provider's helper installs the TLS crypto provider reqwest needs to build).
@@ -393,4 +379,37 @@ fn daemon_stop_is_not_held_up_by_a_streaming_inject() {
         matches!(last, Some("done") | Some("error")),
         "the stream ends with done or an error: {events:?}"
     );
+}
+
+#[test]
+fn the_event_stream_carries_a_peers_connection_and_its_audit_record() {
+    let (ha, hb) = (TestHome::new(), TestHome::new());
+    let (_a, api) = start(&ha);
+    let _b = start_api_daemon(&hb);
+    let out = ha.wopr().args(["session", "create", "s", "You are terse."]).output().unwrap();
+    assert!(out.status.success());
+    let id: Value =
+        serde_json::from_slice(&hb.wopr().args(["id", "--json"]).output().unwrap().stdout).unwrap();
+    let key = id["publicKey"].as_str().unwrap();
+    let out = ha.wopr().args(["invite", key, "s"]).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_string();
+    rt().block_on(async {
+        let mut bus = api.req(reqwest::Method::GET, "/events").send().await.unwrap();
+        let out = hb.wopr().args(["invite", "claim", &token]).output().unwrap();
+        assert!(out.status.success(), "claim: {}", stderr(&out));
+        let mut seen = String::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while !(seen.contains("event: peerConnected") && seen.contains("\"action\":\"claim\"")) {
+            let chunk = tokio::time::timeout_at(deadline, bus.chunk()).await;
+            let chunk =
+                chunk.unwrap_or_else(|_| panic!("30 s and not both events: {seen}")).unwrap().unwrap();
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+        let events = sse_events(&seen);
+        let connected = events.iter().find(|(n, _)| n == "peerConnected").unwrap();
+        assert_eq!(connected.1["peer"], key);
+        let audit = events.iter().find(|(n, d)| n == "audit" && d["entry"]["action"] == "claim").unwrap();
+        assert_eq!(audit.1["entry"]["decision"], "accepted", "{:?}", audit.1);
+    });
 }

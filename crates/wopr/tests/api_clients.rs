@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{StopDaemon, TestHome, stderr, stdout, test_model};
+use common::{StopDaemon, TestHome, start_api_daemon, stderr, stdout};
 use serde_json::Value;
 
 fn python() -> PathBuf {
@@ -25,23 +25,10 @@ fn clients_dir() -> PathBuf {
 }
 
 fn start(h: &TestHome) -> (StopDaemon<'_>, String, String) {
-    assert!(h.wopr().args(["id", "init"]).output().unwrap().status.success());
+    let d = start_api_daemon(h);
     let out = h.wopr().args(["session", "create", "s", "You are terse."]).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
-    let out = h
-        .wopr()
-        .env("WOPR_P2P_BIND", "127.0.0.1:0")
-        .env("WOPR_MODEL", test_model())
-        .args(["daemon", "start"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "daemon start: {}", stderr(&out));
-    let guard = StopDaemon(h);
-    let out = h.wopr().args(["daemon", "status", "--json"]).output().unwrap();
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let api = status["api"].as_str().unwrap().to_string();
-    let token = std::fs::read_to_string(h.file("daemon-token")).unwrap().trim().to_string();
-    (guard, api, token)
+    (d.guard, d.api, d.token)
 }
 
 #[test]

@@ -9,7 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{StopDaemon, TestHome, stderr, stdout, test_model};
+use common::{StopDaemon, TestHome, start_api_daemon, stderr, stdout};
 use serde_json::Value;
 
 fn tools() -> PathBuf {
@@ -29,28 +29,16 @@ struct Daemon<'a> {
 }
 
 fn daemon(h: &TestHome) -> Daemon<'_> {
-    assert!(h.wopr().args(["id", "init"]).output().unwrap().status.success());
-    let out = h
-        .wopr()
-        .env("WOPR_P2P_BIND", "127.0.0.1:0")
-        .env("WOPR_MODEL", test_model())
-        .args(["daemon", "start"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "daemon start: {}", stderr(&out));
-    let guard = StopDaemon(h);
-    let status: Value =
-        serde_json::from_slice(&h.wopr().args(["daemon", "status", "--json"]).output().unwrap().stdout)
-            .unwrap();
+    let d = start_api_daemon(h);
     let id: Value =
         serde_json::from_slice(&h.wopr().args(["id", "--json"]).output().unwrap().stdout).unwrap();
     let out = h.wopr().arg("ui").output().unwrap();
     assert!(out.status.success(), "wopr ui: {}", stderr(&out));
     Daemon {
-        _guard: guard,
-        api: status["api"].as_str().unwrap().to_string(),
+        _guard: d.guard,
+        api: d.api,
         link: stdout(&out).trim().to_string(),
-        token: std::fs::read_to_string(h.file("daemon-token")).unwrap().trim().to_string(),
+        token: d.token,
         key: id["publicKey"].as_str().unwrap().to_string(),
     }
 }

@@ -179,8 +179,15 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(core).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(stop).await
+    use axum::serve::ListenerExt;
+    // Streamed answers are many small writes: without TCP_NODELAY the last one of a burst waits for
+    // the client's delayed ACK (40 ms on Linux).
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(%e, "TCP_NODELAY on an API connection");
+        }
+    });
+    axum::serve(listener, router(core)).with_graceful_shutdown(stop).await
 }
 
 /// Where the API listens.

@@ -109,7 +109,7 @@ pub async fn chat_completions(
         .map(|m| text_of(&m.content))
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("the request has no user message with text"))?;
-    http.core.conversation(&req.model, Some(0))?;
+    http.core.require_session(&req.model)?;
     let id = format!("chatcmpl-{}", &crate::token::random_secret()[..24]);
     let created = wopr_store::now_ms() / 1000;
     let (tx, mut rx) = mpsc::unbounded_channel::<InjectEvent>();

@@ -105,7 +105,7 @@ pub async fn inject(
     headers: HeaderMap,
     Body(req): Body<MessageBody>,
 ) -> HttpResult<Response> {
-    http.core.conversation(&name, Some(0))?;
+    http.core.require_session(&name)?;
     let core = http.core.clone();
     let work = move |tx: &mpsc::UnboundedSender<InjectEvent>| {
         let tx = tx.clone();

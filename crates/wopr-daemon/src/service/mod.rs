@@ -24,6 +24,7 @@ pub use error::{ApiError, ApiResult};
 pub use p2p::{grant, identity_view, parse_duration, peer_key, rotate_reply, status_word};
 pub use security::security_view;
 pub use sessions::{parse_provider, provider_failure, taint_view};
+pub use system::model_files;
 
 use crate::bus::{Bus, BusEvent};
 use crate::token::Credentials;
@@ -61,7 +62,7 @@ impl Core {
             api: OnceLock::new(),
             credentials,
         });
-        core.forward_discovery();
+        core.forward_node_events();
         Ok(core)
     }
 
@@ -141,22 +142,35 @@ impl Core {
         }
     }
 
-    /// Puts the node's discovery events on the bus, following the node across rotations, until the
-    /// daemon stops.
-    fn forward_discovery(self: &Arc<Self>) {
+    /// Puts the node's discovery events, audit records and incoming connections on the bus, following
+    /// the node across rotations, until the daemon stops.
+    fn forward_node_events(self: &Arc<Self>) {
+        use tokio::sync::broadcast::error::RecvError;
         let core = self.clone();
         tokio::spawn(async move {
             while let Ok(node) = core.node().await {
-                let mut events = node.discovery_events();
+                let (mut discovery, mut audit) = (node.discovery_events(), node.audit_events());
+                let mut connected = node.connection_events();
                 drop(node);
                 loop {
-                    match events.recv().await {
-                        Ok(e) => core
-                            .bus
-                            .send(BusEvent::Discovery { event: serde_json::to_value(e).unwrap_or_default() }),
-                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                        Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
-                    }
+                    let event = tokio::select! {
+                        e = discovery.recv() => match e {
+                            Ok(e) => BusEvent::Discovery { event: serde_json::to_value(e).unwrap_or_default() },
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => break,
+                        },
+                        e = audit.recv() => match e {
+                            Ok(entry) => BusEvent::Audit { entry },
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => break,
+                        },
+                        e = connected.recv() => match e {
+                            Ok(peer) => BusEvent::PeerConnected { peer: peer.to_hex() },
+                            Err(RecvError::Lagged(_)) => continue,
+                            Err(RecvError::Closed) => break,
+                        },
+                    };
+                    core.bus.send(event);
                 }
             }
         });

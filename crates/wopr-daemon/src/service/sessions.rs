@@ -114,6 +114,12 @@ impl Core {
         })
     }
 
+    /// That the session exists (before a streamed answer starts, so a missing one is a 404).
+    pub fn require_session(&self, name: &str) -> ApiResult<()> {
+        self.home.sessions().get(&SessionName::new(name)?)?;
+        Ok(())
+    }
+
     /// The newest `limit` messages of a session.
     pub fn conversation(&self, name: &str, limit: Option<usize>) -> ApiResult<Conversation> {
         let limit = check_limit(limit)?;

@@ -47,26 +47,7 @@ impl Core {
 
     /// The model files in `models/` and the one the local provider uses.
     pub fn models(&self) -> ApiResult<Vec<ModelFile>> {
-        let dir = self.home.models_dir();
-        let active = self.provider_settings()?.local_model_path();
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        files.retain(|p| p.extension().is_some_and(|x| x == "gguf"));
-        files.sort();
-        if let Some(a) = &active
-            && !files.contains(a)
-        {
-            files.insert(0, a.clone());
-        }
-        Ok(files
-            .iter()
-            .map(|p| ModelFile {
-                path: p.display().to_string(),
-                size: std::fs::metadata(p).map(|m| m.len()).ok(),
-                active: Some(p) == active.as_ref(),
-            })
-            .collect())
+        Ok(model_files(&self.home, &self.provider_settings()?))
     }
 
     /// Downloads the default model (unless it is there and `force` is off), reporting progress.
@@ -99,4 +80,28 @@ impl Core {
             .await
             .map_err(|e| ApiError::failure(format!("the sandbox doctor failed: {e}")))
     }
+}
+
+/// The `.gguf` files in `models/`, and the local provider's model wherever it is (`wopr model list`).
+pub fn model_files(home: &wopr_store::Home, settings: &wopr_providers::Settings) -> Vec<ModelFile> {
+    let dir = home.models_dir();
+    let active = settings.local_model_path();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    files.retain(|p| p.extension().is_some_and(|x| x == "gguf"));
+    files.sort();
+    if let Some(a) = &active
+        && !files.contains(a)
+    {
+        files.insert(0, a.clone());
+    }
+    files
+        .iter()
+        .map(|p| ModelFile {
+            path: p.display().to_string(),
+            size: std::fs::metadata(p).map(|m| m.len()).ok(),
+            active: Some(p) == active.as_ref(),
+        })
+        .collect()
 }

@@ -178,6 +178,7 @@ impl Inner {
             }
         };
         registered.ready();
+        let _ = self.connected.send(remote);
         self.clone().deliver_owed_to(remote);
         let mut session = session;
         let mut tasks = JoinSet::new();

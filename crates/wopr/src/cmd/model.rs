@@ -1,7 +1,6 @@
 //! `wopr model pull|list`.
 
 use anyhow::Result;
-use serde_json::json;
 
 use super::Ctx;
 use crate::cli::ModelCmd;
@@ -41,36 +40,17 @@ fn pull(ctx: &Ctx, force: bool) -> Result<()> {
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<()> {
-    let dir = ctx.home.models_dir();
-    let active = ctx.provider_settings()?.local_model_path();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default();
-    files.retain(|p| p.extension().is_some_and(|x| x == "gguf"));
-    files.sort();
-    if let Some(a) = &active
-        && !files.contains(a)
-    {
-        files.insert(0, a.clone());
-    }
-    let rows: Vec<_> = files
-        .iter()
-        .map(|p| {
-            let size = std::fs::metadata(p).map(|m| m.len()).ok();
-            json!({"path": p, "size": size, "active": Some(p) == active.as_ref()})
-        })
-        .collect();
+    let files = wopr_daemon::service::model_files(&ctx.home, &ctx.provider_settings()?);
     if json {
-        return output::json(&rows);
+        return output::json(&files);
     }
-    if rows.is_empty() {
-        println!("No models in {}: run `wopr model pull`", dir.display());
+    if files.is_empty() {
+        println!("No models in {}: run `wopr model pull`", ctx.home.models_dir().display());
     }
-    for (p, r) in files.iter().zip(&rows) {
-        let mark = if r["active"] == true { "*" } else { " " };
-        let size =
-            r["size"].as_u64().map(|s| format!("{:.0} MB", s as f64 / 1e6)).unwrap_or("missing".into());
-        println!("{mark} {}  ({size})", p.display());
+    for f in &files {
+        let mark = if f.active { "*" } else { " " };
+        let size = f.size.map(|s| format!("{:.0} MB", s as f64 / 1e6)).unwrap_or("missing".into());
+        println!("{mark} {}  ({size})", f.path);
     }
     Ok(())
 }

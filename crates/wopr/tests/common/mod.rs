@@ -63,6 +63,35 @@ impl Drop for StopDaemon<'_> {
     }
 }
 
+/// A daemon running for a home, on the test model, with its HTTP API on a port of its own.
+pub struct ApiDaemon<'a> {
+    pub guard: StopDaemon<'a>,
+    /// The API's base URL.
+    pub api: String,
+    /// The bearer token.
+    pub token: String,
+}
+
+/// Makes an identity for `h` and starts its daemon (stopped when the result is dropped).
+pub fn start_api_daemon(h: &TestHome) -> ApiDaemon<'_> {
+    let out = h.wopr().args(["id", "init"]).output().expect("wopr id init");
+    assert!(out.status.success(), "id init: {}", stderr(&out));
+    let out = h
+        .wopr()
+        .env("WOPR_P2P_BIND", "127.0.0.1:0")
+        .env("WOPR_MODEL", test_model())
+        .args(["daemon", "start"])
+        .output()
+        .expect("wopr daemon start");
+    assert!(out.status.success(), "daemon start: {}", stderr(&out));
+    let guard = StopDaemon(h);
+    let out = h.wopr().args(["daemon", "status", "--json"]).output().expect("wopr daemon status");
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).expect("daemon status --json");
+    let api = status["api"].as_str().expect("daemon status names the API's address").to_string();
+    let token = std::fs::read_to_string(h.file("daemon-token")).expect("daemon-token").trim().to_string();
+    ApiDaemon { guard, api, token }
+}
+
 pub fn mode(p: &Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777
