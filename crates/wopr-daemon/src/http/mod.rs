@@ -203,18 +203,26 @@ pub struct Bind {
 /// The address to listen on: `WOPR_DAEMON_BIND`, else config `daemon.bind`, else [`DEFAULT_BIND`];
 /// `off` turns the API off. Only loopback addresses are accepted.
 pub fn bind_address(home: &wopr_store::Home) -> Result<Option<Bind>, String> {
-    let (configured, explicit) = match std::env::var("WOPR_DAEMON_BIND") {
-        Ok(v) if !v.trim().is_empty() => (v, true),
-        _ => {
-            let config = wopr_store::Config::of(home).load().map_err(|e| e.to_string())?;
-            match config.pointer("/daemon/bind") {
-                Some(serde_json::Value::String(s)) => (s.clone(), true),
-                Some(other) => {
-                    return Err(format!("daemon.bind must be a string like 127.0.0.1:7437, not {other}"));
-                }
-                None => (DEFAULT_BIND.to_string(), false),
-            }
+    let from_env = std::env::var("WOPR_DAEMON_BIND").ok().filter(|v| !v.trim().is_empty());
+    let config = match from_env {
+        Some(_) => serde_json::Value::Null,
+        None => wopr_store::Config::of(home).load().map_err(|e| e.to_string())?,
+    };
+    parse_bind(from_env.as_deref(), config.pointer("/daemon/bind"))
+}
+
+/// [`bind_address`] from the environment's value and the config's.
+fn parse_bind(
+    from_env: Option<&str>,
+    from_config: Option<&serde_json::Value>,
+) -> Result<Option<Bind>, String> {
+    let (configured, explicit) = match (from_env, from_config) {
+        (Some(v), _) => (v.to_string(), true),
+        (None, Some(serde_json::Value::String(s))) => (s.clone(), true),
+        (None, Some(other)) => {
+            return Err(format!("daemon.bind must be a string like 127.0.0.1:7437, not {other}"));
         }
+        (None, None) => (DEFAULT_BIND.to_string(), false),
     };
     if configured.trim() == "off" {
         return Ok(None);
@@ -241,5 +249,26 @@ pub async fn listen(bind: Bind) -> std::io::Result<tokio::net::TcpListener> {
             tokio::net::TcpListener::bind(SocketAddr::new(bind.addr.ip(), 0)).await
         }
         r => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::parse_bind;
+
+    #[test]
+    fn the_api_binds_loopback_only_and_the_owners_choice_is_explicit() {
+        let default = parse_bind(None, None).unwrap().unwrap();
+        assert_eq!((default.addr.to_string().as_str(), default.explicit), ("127.0.0.1:7437", false));
+        let env = parse_bind(Some("127.0.0.1:9000"), Some(&json!("127.0.0.1:1"))).unwrap().unwrap();
+        assert_eq!((env.addr.port(), env.explicit), (9000, true), "the environment wins");
+        assert!(parse_bind(None, Some(&json!("[::1]:7437"))).unwrap().unwrap().explicit);
+        assert_eq!(parse_bind(None, Some(&json!("off"))).unwrap(), None);
+        for bad in ["0.0.0.0:7437", "192.168.1.2:7437", "localhost:7437", "7437"] {
+            assert!(parse_bind(Some(bad), None).is_err(), "{bad}");
+        }
+        assert!(parse_bind(None, Some(&json!(7437))).is_err());
     }
 }
