@@ -70,20 +70,38 @@ impl Credentials {
         self.token.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// A new token (the file first); the old one and every web UI session stop working.
+    /// A new token (the file first); the old one, every web UI session and every unspent login code
+    /// stop working.
     pub fn rotate(&self) -> Result<String, StoreError> {
+        // The lock is held across the write, so two rotations leave the file and memory agreeing.
+        let mut held = self.token.write().unwrap_or_else(|e| e.into_inner());
         let token = rotate(&self.home)?;
-        *self.token.write().unwrap_or_else(|e| e.into_inner()) = token.clone();
-        self.logins.clear_sessions();
+        *held = token.clone();
+        drop(held);
+        self.logins.clear();
         Ok(token)
     }
 }
 
-/// One-time login codes and the cookie sessions they became.
+/// A web UI login: the cookie's id, and a second secret the page keeps in its own (port-scoped)
+/// storage and sends as [`UI_KEY_HEADER`]. Cookies are not scoped by port, so another process on
+/// 127.0.0.1 that the browser visits receives the cookie; it never sees the key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UiSession {
+    /// The cookie's value.
+    pub cookie: String,
+    /// The key the page sends with every request.
+    pub key: String,
+}
+
+/// The header the web UI sends its session key in.
+pub const UI_KEY_HEADER: &str = "x-wopr-ui-key";
+
+/// One-time login codes and the cookie sessions they became (cookie id -> key, expiry).
 #[derive(Default)]
 pub struct UiLogins {
     codes: Mutex<HashMap<String, Instant>>,
-    sessions: Mutex<HashMap<String, Instant>>,
+    sessions: Mutex<HashMap<String, (String, Instant)>>,
 }
 
 impl UiLogins {
@@ -96,8 +114,8 @@ impl UiLogins {
         code
     }
 
-    /// Spends `code`: a new cookie session id if it was valid (a code works once).
-    pub fn redeem(&self, code: &str) -> Option<String> {
+    /// Spends `code`: a new session if it was valid (a code works once).
+    pub fn redeem(&self, code: &str) -> Option<UiSession> {
         let valid = {
             let mut codes = self.codes.lock().unwrap_or_else(|e| e.into_inner());
             let found =
@@ -105,27 +123,30 @@ impl UiLogins {
             found.and_then(|(c, until)| codes.remove(&c).filter(|_| until > Instant::now()))
         };
         valid?;
-        let session = random_secret();
+        let session = UiSession { cookie: random_secret(), key: random_secret() };
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.retain(|_, until| *until > Instant::now());
+        sessions.retain(|_, (_, until)| *until > Instant::now());
         if sessions.len() >= MAX_UI_SESSIONS
-            && let Some(oldest) = sessions.iter().min_by_key(|(_, u)| **u).map(|(s, _)| s.clone())
+            && let Some(oldest) = sessions.iter().min_by_key(|(_, (_, u))| *u).map(|(s, _)| s.clone())
         {
             sessions.remove(&oldest);
         }
-        sessions.insert(session.clone(), Instant::now() + UI_SESSION_TTL);
+        sessions.insert(session.cookie.clone(), (session.key.clone(), Instant::now() + UI_SESSION_TTL));
         Some(session)
     }
 
-    /// Whether `session` is a live cookie session.
-    pub fn is_session(&self, session: &str) -> bool {
+    /// Whether `cookie` is a live session whose key is `key`.
+    pub fn is_session(&self, cookie: &str, key: &str) -> bool {
         let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        sessions.iter().any(|(s, until)| *until > Instant::now() && same_secret(s, session))
+        sessions
+            .iter()
+            .any(|(c, (k, until))| *until > Instant::now() && same_secret(c, cookie) && same_secret(k, key))
     }
 
-    /// Ends every cookie session (the token was rotated).
-    pub fn clear_sessions(&self) {
+    /// Ends every session and every unspent code (the token was rotated).
+    pub fn clear(&self) {
         self.sessions.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.codes.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 }
 
@@ -138,12 +159,14 @@ mod tests {
         let logins = UiLogins::default();
         let code = logins.new_code();
         let session = logins.redeem(&code).expect("a fresh code is valid");
-        assert!(logins.is_session(&session));
+        assert!(logins.is_session(&session.cookie, &session.key));
+        assert!(!logins.is_session(&session.cookie, "0000"), "the cookie alone is not a session");
         assert!(logins.redeem(&code).is_none(), "a spent code must not work again");
         assert!(logins.redeem("0000").is_none());
-        assert!(!logins.is_session("0000"));
-        logins.clear_sessions();
-        assert!(!logins.is_session(&session));
+        let unspent = logins.new_code();
+        logins.clear();
+        assert!(!logins.is_session(&session.cookie, &session.key));
+        assert!(logins.redeem(&unspent).is_none(), "a rotation ends unspent codes too");
     }
 
     #[test]

@@ -5,6 +5,16 @@
 const main = document.getElementById("main");
 const status = document.getElementById("status");
 
+// `/login` hands the session's key over in the fragment; it moves to this tab's storage (scoped to
+// this origin and port) and leaves the address bar. Every request carries it next to the cookie.
+const handed = new URLSearchParams(location.hash.slice(1)).get("key");
+if (handed) {
+  sessionStorage.setItem("woprKey", handed);
+  history.replaceState(null, "", location.pathname);
+}
+const uiKey = () => sessionStorage.getItem("woprKey") || "";
+const SECRET = /(apikey|api_key|token|secret|password)$/i;
+
 function h(tag, attrs = {}, ...kids) {
   const el = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -21,9 +31,10 @@ function say(text, bad = false) {
 }
 
 async function api(method, path, body) {
+  const headers = { "X-WOPR-UI-Key": uiKey() };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, {
-    method, credentials: "same-origin",
-    headers: body === undefined ? {} : { "Content-Type": "application/json" },
+    method, credentials: "same-origin", headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   if (r.status === 401) throw new Error("Not logged in: run `wopr ui` and open the link it prints.");
@@ -37,7 +48,7 @@ async function api(method, path, body) {
 async function stream(path, body, onEvent) {
   const r = await fetch(path, {
     method: "POST", credentials: "same-origin",
-    headers: { "Content-Type": "application/json", Accept: "text/event-stream" },
+    headers: { "Content-Type": "application/json", Accept: "text/event-stream", "X-WOPR-UI-Key": uiKey() },
     body: JSON.stringify(body),
   });
   if (!r.ok) { const d = await r.json().catch(() => null); throw new Error((d && d.detail) || `${r.status}`); }
@@ -250,7 +261,8 @@ const pages = {
     const walk = (o, p) => {
       for (const [k, v] of Object.entries(o)) {
         const key = p ? `${p}.${k}` : k;
-        if (v && typeof v === "object" && !Array.isArray(v)) walk(v, key); else flat.push([key, JSON.stringify(v)]);
+        if (v && typeof v === "object" && !Array.isArray(v)) walk(v, key);
+        else flat.push([key, SECRET.test(k) ? "(set, hidden)" : JSON.stringify(v)]);
       }
     };
     walk(c, "");
@@ -277,7 +289,7 @@ async function route() {
     if (a.getAttribute("href") === `#${current}`) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  const render = pages[page] || pages.sessions;
+  const render = Object.hasOwn(pages, page) ? pages[page] : pages.sessions;
   try {
     main.replaceChildren(...[await render(arg && decodeURIComponent(arg))].flat(2));
   } catch (e) {

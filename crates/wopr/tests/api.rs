@@ -281,7 +281,10 @@ fn the_web_ui_logs_in_once_with_a_cookie_and_a_page_elsewhere_cannot_drive_the_a
         let no_redirect = client(reqwest::redirect::Policy::none());
         let r = no_redirect.get(&link).send().await.unwrap();
         assert_eq!(r.status(), StatusCode::SEE_OTHER);
-        assert_eq!(r.headers()["location"], "/", "the code leaves the address bar");
+        let location = r.headers()["location"].to_str().unwrap().to_string();
+        let key =
+            location.strip_prefix("/#key=").expect("the code leaves; the page's key rides in the fragment");
+        let key = key.to_string();
         let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
         assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
         let session = cookie.split(';').next().unwrap().to_string();
@@ -289,12 +292,32 @@ fn the_web_ui_logs_in_once_with_a_cookie_and_a_page_elsewhere_cannot_drive_the_a
         assert_eq!(again.status(), StatusCode::UNAUTHORIZED, "a login link works once");
 
         let with_cookie = |m: reqwest::Method, p: &str| {
-            no_redirect.request(m, format!("{}{p}", api.base)).header("cookie", &session)
+            no_redirect
+                .request(m, format!("{}{p}", api.base))
+                .header("cookie", &session)
+                .header("x-wopr-ui-key", &key)
         };
         assert_eq!(
             with_cookie(reqwest::Method::GET, "/sessions").send().await.unwrap().status(),
             StatusCode::OK
         );
+        // Cookies are not scoped by port: another process on 127.0.0.1 the browser visits receives this
+        // one. Without the key only the UI's page holds, it opens nothing, reads included.
+        for (m, p) in [
+            (reqwest::Method::GET, "/sessions"),
+            (reqwest::Method::GET, "/config"),
+            (reqwest::Method::POST, "/sessions"),
+        ] {
+            let r = no_redirect
+                .request(m.clone(), format!("{}{p}", api.base))
+                .header("cookie", &session)
+                .header("origin", &api.base)
+                .json(&json!({"name": "stolen"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{m} {p} with the cookie and no key");
+        }
         // The UI's own fetch: same origin.
         let r = with_cookie(reqwest::Method::POST, "/sessions")
             .header("origin", &api.base)
@@ -303,7 +326,8 @@ fn the_web_ui_logs_in_once_with_a_cookie_and_a_page_elsewhere_cannot_drive_the_a
             .await
             .unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
-        // A form or fetch from another site: its Origin is refused, and a cookie alone does not make a change.
+        // A form or fetch from another site: its Origin is refused, and a cookie does not make a change
+        // without the UI's own Origin.
         let r = with_cookie(reqwest::Method::POST, "/sessions")
             .header("origin", "http://evil.example")
             .json(&json!({"name": "evil"}))
@@ -325,7 +349,8 @@ fn the_web_ui_logs_in_once_with_a_cookie_and_a_page_elsewhere_cannot_drive_the_a
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "a cross-origin read is refused too");
         let list: Vec<Value> =
             api.req(reqwest::Method::GET, "/sessions").send().await.unwrap().json().await.unwrap();
-        assert!(list.iter().all(|s| s["name"] != "evil" && s["name"] != "evil2"), "{list:?}");
+        let names: Vec<&str> = list.iter().filter_map(|s| s["name"].as_str()).collect();
+        assert!(!names.iter().any(|n| ["evil", "evil2", "stolen"].contains(n)), "{names:?}");
     });
     // A rotated token ends the old token and every UI login.
     let out = h.wopr().args(["daemon", "token", "--rotate"]).output().unwrap();

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::Http;
 use super::problem::problem;
-use crate::token::same_secret;
+use crate::token::{UI_KEY_HEADER, same_secret};
 
 /// The web UI's session cookie.
 pub const COOKIE: &str = "wopr_session";
@@ -120,8 +120,11 @@ fn credentials(http: &Http, headers: &HeaderMap, method: &Method) -> Credential 
             "send `Authorization: Bearer <token>` (the token is in $WOPR_HOME/daemon-token)",
         );
     };
-    if !http.core.credentials().logins.is_session(&session) {
-        return Credential::Wrong;
+    // The cookie reaches any process on 127.0.0.1 the browser visits (cookies are not scoped by
+    // port); only the UI's page holds the key.
+    let key = headers.get(UI_KEY_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if !http.core.credentials().logins.is_session(&session, key) {
+        return Credential::Missing("log in again: run `wopr ui` and open the link it prints");
     }
     // A cookie rides along on any request the browser makes; a change must also show it comes from
     // the UI itself (same-origin fetch), not a form or link elsewhere.

@@ -124,6 +124,8 @@ fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
         ("404", "Not found"),
         ("409", "In conflict with what is stored (a name taken, a key holding a value)"),
         ("500", "The daemon failed"),
+        ("502", "A peer or the AI provider failed or refused"),
+        ("503", "The daemon is stopping"),
     ];
     for item in doc.paths.paths.values_mut() {
         let ops = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
@@ -140,7 +142,8 @@ fn document_problems(doc: &mut utoipa::openapi::OpenApi) {
                 });
             }
             for (code, response) in responses.iter_mut() {
-                if let (true, utoipa::openapi::RefOr::T(r)) = (code.as_str() >= "400", response)
+                let error = code.parse::<u16>().is_ok_and(|c| c >= 400);
+                if let (true, utoipa::openapi::RefOr::T(r)) = (error, response)
                     && let Some(json) = r.content.shift_remove("application/json")
                 {
                     r.content.insert("application/problem+json".to_string(), json);
@@ -170,6 +173,10 @@ async fn security_headers(mut r: Response) -> Response {
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
     h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    // Answers hold conversations and keys: no cache keeps them (the UI's files set their own policy).
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     r
 }
 

@@ -14,7 +14,11 @@ pub fn status_of(e: &ApiError) -> StatusCode {
     match e.kind {
         Kind::NotFound => return StatusCode::NOT_FOUND,
         Kind::Conflict => return StatusCode::CONFLICT,
-        Kind::Upstream => return StatusCode::BAD_GATEWAY,
+        Kind::Upstream => match e.code {
+            ExitCode::RateLimited => return StatusCode::TOO_MANY_REQUESTS,
+            _ => return StatusCode::BAD_GATEWAY,
+        },
+        Kind::Unavailable => return StatusCode::SERVICE_UNAVAILABLE,
         Kind::Plain => {}
     }
     match e.code {

@@ -1,7 +1,8 @@
 //! The web UI: three files compiled into the binary (no CDN, no build step), and the login that turns
-//! a `wopr ui` one-time code into an HttpOnly, SameSite=Strict cookie. The code leaves the address bar
-//! at once (the answer is a redirect to `/`), and the UI never takes an API address from a URL: it
-//! talks to the origin it was loaded from.
+//! a `wopr ui` one-time code into an HttpOnly, SameSite=Strict cookie plus a key the page keeps in its
+//! own storage (see [`crate::token::UiSession`]). The code leaves the address bar at once (the answer
+//! is a redirect to `/`, the key in its fragment, which the page clears), and the UI never takes an API
+//! address from a URL: it talks to the origin it was loaded from.
 
 use axum::Router;
 use axum::extract::{Query, State};
@@ -48,10 +49,14 @@ async fn login(State(http): State<Http>, Query(q): Query<LoginQuery>) -> Respons
         return (StatusCode::UNAUTHORIZED, Html(page)).into_response();
     };
     let cookie = format!(
-        "{COOKIE}={session}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        "{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}",
+        session.cookie,
         UI_SESSION_TTL.as_secs()
     );
-    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
+    // The key rides in the fragment, which no server and no Referer sees; the page moves it to its
+    // own storage and clears the address bar at once.
+    let location = format!("/#key={}", session.key);
+    let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response();
     if let Ok(v) = HeaderValue::from_str(&cookie) {
         r.headers_mut().insert(header::SET_COOKIE, v);
     }

@@ -16,6 +16,8 @@ pub enum Kind {
     Conflict,
     /// A service behind the daemon failed: the AI provider, a peer (HTTP 502).
     Upstream,
+    /// The daemon is stopping or restarting its endpoint (HTTP 503).
+    Unavailable,
 }
 
 /// A failed request.
@@ -53,7 +55,7 @@ impl ApiError {
 
     /// The daemon is shutting down and takes no new work.
     pub fn stopping() -> Self {
-        ApiError::failure("the daemon is stopping")
+        ApiError::failure("the daemon is stopping").of_kind(Kind::Unavailable)
     }
 }
 
@@ -70,8 +72,14 @@ impl From<StoreError> for ApiError {
 
 impl From<P2pError> for ApiError {
     fn from(e: P2pError) -> Self {
+        // What a peer said or failed to do is the peer's answer, not this daemon's fault or the
+        // caller's input.
         let kind = match e {
             P2pError::Store(StoreError::NotFound(_)) => Kind::NotFound,
+            P2pError::Refused { .. }
+            | P2pError::Protocol { .. }
+            | P2pError::PeerOffline { .. }
+            | P2pError::ConnectionLost { .. } => Kind::Upstream,
             _ => Kind::Plain,
         };
         ApiError { code: ExitCode::from_code(e.exit_code()), kind, message: e.to_string() }

@@ -159,14 +159,47 @@ impl Core {
         };
         super::retire(old).await;
         let view = identity_view(&identity);
-        let node =
-            Node::start(identity, self.home.clone(), config, AgentBackend::new(self.home.clone())).await?;
+        drop(identity);
+        let node = match self.restart_node(&config).await {
+            Ok(n) => std::sync::Arc::new(n),
+            // The lock is still held and the slot empty: nothing else runs on a node meanwhile.
+            Err(e) => return Err(e),
+        };
+        *guard = Some(node.clone());
+        drop(guard);
+        // Topics and telling the peers are network work: done without holding the lock.
         crate::server::join_topics(&node, &topics).await;
         let report = node.broadcast_rotation(&record).await;
-        *guard = Some(std::sync::Arc::new(node));
-        drop(guard);
         self.bus.send(BusEvent::IdentityRotated { new_key: record.new_key.to_hex() });
-        Ok(rotate_reply(&record, view, &report?))
+        let report = report.map_err(|e| {
+            ApiError::failure(format!(
+                "rotated to {}, but telling the peers failed ({e}); they learn the new key at their next connection",
+                view.short_id
+            ))
+        })?;
+        Ok(rotate_reply(&record, view, &report))
+    }
+
+    /// Starts the node under the identity on disk after a rotation. The old node's sockets can still be
+    /// held for a moment by a request that has not let go: a few tries, then a fresh port on the same
+    /// address (the new address goes to peers with the rotation).
+    async fn restart_node(&self, config: &wopr_p2p::NodeConfig) -> ApiResult<Node> {
+        let mut config = config.clone();
+        for attempt in 0..4 {
+            if attempt == 3 {
+                config.bind = config.bind.map(|b| std::net::SocketAddr::new(b.ip(), 0));
+            }
+            let backend = AgentBackend::new(self.home.clone());
+            match Node::start(self.identity_now()?, self.home.clone(), config.clone(), backend).await {
+                Ok(n) => return Ok(n),
+                Err(e) if attempt < 3 => {
+                    tracing::warn!(%e, attempt, "restarting the endpoint after a rotation");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        unreachable!("the last attempt returns")
     }
 
     /// Whom this installation can reach.

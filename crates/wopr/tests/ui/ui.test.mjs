@@ -47,7 +47,9 @@ pageA.on("dialog", (d) => d.accept(d.type() === "prompt" ? "renamed-b" : undefin
 
 await step("log in with the one-time link; the code leaves the address bar", async () => {
   await pageA.goto(env("WOPR_A_LINK"));
-  assert.equal(new URL(pageA.url()).search, "", pageA.url());
+  const url = new URL(pageA.url());
+  assert.equal(url.search + url.hash, "", `the code and the key leave the address bar: ${pageA.url()}`);
+  assert.ok(await pageA.evaluate(() => sessionStorage.getItem("woprKey")), "the key is in the tab's storage");
   await pageA.getByRole("heading", { name: "Sessions" }).waitFor();
   const cookies = await a.cookies();
   const c = cookies.find((c) => c.name === "wopr_session");
