@@ -27,8 +27,8 @@ pub const A2A_PATH: &str = "/a2a";
 
 /// The card without its signature, as the signer canonicalizes it: only fields that hold something
 /// (the A2A SDK drops empty strings, lists and objects before checking), keys sorted.
-fn unsigned_card(core: &Core) -> Result<Value, ApiError> {
-    let id = core.identity()?;
+fn unsigned_card(core: &Core, identity: &wopr_identity::Identity) -> Result<Value, ApiError> {
+    let id = crate::service::identity_view(identity);
     let base = core.api_address().unwrap_or("http://127.0.0.1:7437").to_string();
     let skills: Vec<Value> = core
         .sessions()?
@@ -68,12 +68,13 @@ fn canonical(v: &Value) -> String {
 
 /// The agent card, signed with the identity key (a detached JWS, `alg: EdDSA`, `kid` the WOPR id).
 pub fn signed_card(core: &Core) -> Result<Value, ApiError> {
-    let mut card = unsigned_card(core)?;
+    // One read of the identity: the card describes the key that signs it, even mid-rotation.
     let identity = core
         .home()
         .load_identity()?
         .ok_or_else(|| ApiError::failure("no identity yet: run `wopr id init`"))?
         .identity;
+    let mut card = unsigned_card(core, &identity)?;
     let header = json!({"alg": "EdDSA", "kid": identity.public_id().to_hex(), "typ": "JOSE"});
     let protected = URL_SAFE_NO_PAD.encode(canonical(&header));
     let payload = URL_SAFE_NO_PAD.encode(canonical(&card));

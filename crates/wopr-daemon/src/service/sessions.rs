@@ -37,12 +37,13 @@ pub fn taint_view(t: &Taint) -> TaintView {
 /// The most messages one request returns.
 const CONVERSATION_MAX: usize = 100_000;
 
+/// The number of messages to return: at most [`CONVERSATION_MAX`], which is also the default.
 fn check_limit(limit: Option<usize>) -> ApiResult<Option<usize>> {
     match limit {
         Some(l) if l > CONVERSATION_MAX => {
             Err(ApiError::invalid(format!("limit is at most {CONVERSATION_MAX}")))
         }
-        l => Ok(l),
+        l => Ok(Some(l.unwrap_or(CONVERSATION_MAX))),
     }
 }
 
