@@ -15,10 +15,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use wopr_agent::policy::Source;
 
 use super::Http;
 use super::extract::Body;
+use super::sessions::{interrupted, spawn_owner_inject};
 use crate::service::types::{InjectEvent, Problem};
 use crate::service::{ApiError, Core};
 
@@ -189,18 +189,7 @@ pub async fn rpc(State(http): State<Http>, Body(req): Body<Value>) -> Response {
         Ok(c) => c,
         Err(why) => return Json(rpc_error(&id, -32602, &why)).into_response(),
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<InjectEvent>();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let core = http.core.clone();
-    let (session, text) = (call.session.clone(), call.text.clone());
-    let cancel_tx = tx.clone();
-    http.core.spawn(
-        async move {
-            let r = core.inject(&session, &text, Source::Owner, &tx).await;
-            let _ = done_tx.send(r);
-        },
-        move || drop(cancel_tx),
-    );
+    let (mut rx, done_rx) = spawn_owner_inject(&http.core, call.session.clone(), call.text.clone());
     if !stream {
         drop(rx);
         return match done_rx.await {
@@ -213,8 +202,7 @@ pub async fn rpc(State(http): State<Http>, Body(req): Body<Value>) -> Response {
                 Json(rpc_result(&id, result)).into_response()
             }
             Ok(Err(e)) => Json(rpc_error(&id, -32603, &e.message)).into_response(),
-            Err(_) => Json(rpc_error(&id, -32603, "the daemon stopped before the answer was complete"))
-                .into_response(),
+            Err(_) => Json(rpc_error(&id, -32603, &interrupted().message)).into_response(),
         };
     }
     let task_id = random_id();
@@ -257,7 +245,7 @@ pub async fn rpc(State(http): State<Http>, Body(req): Body<Value>) -> Response {
         let (state, message) = match done_rx.await {
             Ok(Ok(done)) => ("COMPLETED", agent_message(&call, &done.text)),
             Ok(Err(e)) => ("FAILED", agent_message(&call, &e.message)),
-            Err(_) => ("FAILED", agent_message(&call, "the daemon stopped before the answer was complete")),
+            Err(_) => ("FAILED", agent_message(&call, &interrupted().message)),
         };
         match call.shape {
             Shape::V1 => send(json!({"statusUpdate": {"taskId": task_id, "contextId": ctx,

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use utoipa::ToSchema;
-use wopr_agent::policy::Source;
 
 use super::Http;
 use super::extract::Body;
 use super::problem::HttpResult;
+use super::sessions::{interrupted, spawn_owner_inject};
 use crate::service::ApiError;
 use crate::service::types::{InjectEvent, Problem};
 
@@ -112,23 +112,10 @@ pub async fn chat_completions(
     http.core.require_session(&req.model)?;
     let id = format!("chatcmpl-{}", &crate::token::random_secret()[..24]);
     let created = wopr_store::now_ms() / 1000;
-    let (tx, mut rx) = mpsc::unbounded_channel::<InjectEvent>();
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
-    let core = http.core.clone();
-    let session = req.model.clone();
-    let cancel_tx = tx.clone();
-    http.core.spawn(
-        async move {
-            let r = core.inject(&session, &message, Source::Owner, &tx).await;
-            let _ = done_tx.send(r);
-        },
-        move || drop(cancel_tx),
-    );
+    let (mut rx, done_rx) = spawn_owner_inject(&http.core, req.model.clone(), message);
     if !req.stream {
         drop(rx);
-        let done = done_rx
-            .await
-            .map_err(|_| ApiError::failure("the daemon stopped before the answer was complete"))??;
+        let done = done_rx.await.map_err(|_| interrupted())??;
         return Ok(Json(json!({
             "id": id, "object": "chat.completion", "created": created, "model": req.model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": done.text}, "finish_reason": "stop"}],

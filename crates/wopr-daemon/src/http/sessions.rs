@@ -141,7 +141,7 @@ where
             let _ = done_tx.send(result);
         },
         move || {
-            let e = crate::service::ApiError::failure("the daemon stopped before the answer was complete");
+            let e = interrupted();
             let _ = cancel_tx.send(InjectEvent::Error { problem: problem_of(&e) });
         },
     );
@@ -152,8 +152,31 @@ where
     match done_rx.await {
         Ok(Ok(done)) => Ok(Json(done).into_response()),
         Ok(Err(e)) => Err(e.into()),
-        Err(_) => {
-            Err(crate::service::ApiError::failure("the daemon stopped before the answer was complete").into())
-        }
+        Err(_) => Err(interrupted().into()),
     }
+}
+
+/// The answer of an inject that was cancelled by the daemon's stop.
+pub fn interrupted() -> crate::service::ApiError {
+    crate::service::ApiError::failure("the daemon stopped before the answer was complete")
+}
+
+/// Starts an owner's turn in `session` as a daemon task, for the doors that frame its events
+/// themselves (OpenAI, A2A): its events, then its result (dropped unsent if the stop cancels it).
+pub fn spawn_owner_inject(
+    core: &Arc<Core>,
+    session: String,
+    message: String,
+) -> (mpsc::UnboundedReceiver<InjectEvent>, tokio::sync::oneshot::Receiver<ApiResult<InjectDone>>) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+    let (worker, cancel_tx) = (core.clone(), tx.clone());
+    core.spawn(
+        async move {
+            let r = worker.inject(&session, &message, Source::Owner, &tx).await;
+            let _ = done_tx.send(r);
+        },
+        move || drop(cancel_tx),
+    );
+    (rx, done_rx)
 }
