@@ -1,58 +1,33 @@
 //! Discovery requests, answered by a node: the daemon's, or one the CLI started for a foreground
 //! `discover join`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
+use wopr_p2p::Node;
 use wopr_p2p::discovery::DiscoveryEvent;
-use wopr_p2p::{Node, P2pError};
 
 use crate::ipc::{DiscoverOp, Reply};
-
-fn err(e: P2pError) -> Reply {
-    Reply::Error { code: e.exit_code(), message: e.to_string() }
-}
-
-fn ok(v: Value) -> Reply {
-    Reply::Ok(v)
-}
+use crate::service::discover as d;
+use crate::service::types::{ConnectRequest, PeersQuery};
 
 /// Answers `op` on `node`. `Join { watch: true }` answers only once the watcher goes away: the caller
 /// should use [`watch`] for it, outside any lock on the node.
 pub async fn handle(node: &Node, op: DiscoverOp) -> Reply {
     match op {
-        DiscoverOp::Join { topic, .. } => match node.join(&topic).await {
-            Ok(new) => ok(json!({"topic": topic, "joined": new, "alreadyIn": !new})),
-            Err(e) => err(e),
-        },
-        DiscoverOp::Leave { topic } => match node.leave(&topic).await {
-            Ok(true) => ok(json!({"topic": topic, "left": true})),
-            Ok(false) => {
-                err(P2pError::Invalid(format!("not in topic {topic:?} (see `wopr discover topics`)")))
-            }
-            Err(e) => err(e),
-        },
-        DiscoverOp::Topics => ok(json!({"topics": node.topics()})),
-        DiscoverOp::Peers { topic, all } => ok(json!({"peers": node.discovered(topic.as_deref(), all)})),
-        DiscoverOp::Profile { topic } => match node.profile(topic.as_deref()) {
-            Ok(p) => ok(serde_json::to_value(p).unwrap_or_default()),
-            Err(e) => err(e),
-        },
-        DiscoverOp::Reload => match node.reload_discovery() {
-            Ok(()) => ok(json!({"reloaded": true})),
-            Err(e) => err(e),
-        },
-        DiscoverOp::Connect { peer, session, note } => {
-            match node.connect(&peer, session.as_deref(), &note).await {
-                Ok(c) => ok(json!({"accepted": true, "peer": c.peer, "reason": c.reason})),
-                Err(e) => err(e),
-            }
+        DiscoverOp::Join { topic, .. } => Reply::of(d::join(node, &topic).await),
+        DiscoverOp::Leave { topic } => Reply::of(d::leave(node, &topic).await),
+        DiscoverOp::Topics => Reply::of(Ok(node.topics())),
+        DiscoverOp::Peers { topic, all, only } => {
+            Reply::of(Ok(d::peers(node, &PeersQuery { topic, all, only })))
         }
-        DiscoverOp::Status => ok(serde_json::to_value(node.discover_status()).unwrap_or_default()),
-        DiscoverOp::Requests => ok(json!({"requests": node.connect_requests()})),
-        DiscoverOp::Decide { peer, accept } => match node.decide_connect(&peer, accept) {
-            Ok(key) => ok(json!({"peer": key.to_hex(), "accepted": accept})),
-            Err(e) => err(e),
-        },
+        DiscoverOp::Profile { topic } => Reply::of(node.profile(topic.as_deref()).map_err(Into::into)),
+        DiscoverOp::Reload => Reply::of(node.reload_discovery().map(|()| true).map_err(Into::into)),
+        DiscoverOp::Connect { peer, session, note } => {
+            Reply::of(d::connect(node, &ConnectRequest { peer, session, message: note }).await)
+        }
+        DiscoverOp::Status => Reply::of(Ok(node.discover_status())),
+        DiscoverOp::Requests => Reply::of(Ok(node.connect_requests())),
+        DiscoverOp::Decide { peer, accept } => Reply::of(d::decide(node, &peer, accept)),
     }
 }
 
@@ -68,7 +43,7 @@ pub async fn watch(
         |ev: &DiscoveryEvent| tx.send(Reply::Delta(serde_json::to_string(ev).unwrap_or_default())).is_ok();
     for peer in listed {
         if !send(&DiscoveryEvent::Appeared { peer }) {
-            return ok(json!({"watching": false}));
+            return Reply::Ok(json!({"watching": false}));
         }
     }
     loop {
@@ -86,7 +61,7 @@ pub async fn watch(
             () = tx.closed() => break,
         }
     }
-    ok(json!({"watching": false}))
+    Reply::Ok(json!({"watching": false}))
 }
 
 fn in_topic(ev: &DiscoveryEvent, topic: Option<&str>) -> bool {

@@ -92,6 +92,9 @@ pub enum DiscoverOp {
         /// Include what the content filter dropped, with the reason.
         #[serde(default)]
         all: bool,
+        /// Only these keys or short ids, comma-separated.
+        #[serde(default)]
+        only: Option<String>,
     },
     /// This node's profile.
     Profile {
@@ -142,6 +145,16 @@ pub enum Reply {
     },
 }
 
+impl Reply {
+    /// The final line for a core answer: its value, or its error and exit code.
+    pub fn of<T: Serialize>(result: crate::service::ApiResult<T>) -> Reply {
+        match result {
+            Ok(v) => Reply::Ok(serde_json::to_value(v).unwrap_or_default()),
+            Err(e) => Reply::Error { code: e.code.code(), message: e.message },
+        }
+    }
+}
+
 /// A friend-protocol request that needs the node (lists and rules are read from `friends.json`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -161,6 +174,18 @@ pub enum FriendOp {
     Remove {
         /// The friend's name or id.
         query: String,
+    },
+    /// Friends, requests waiting either way, auto-accept rules.
+    List,
+    /// Add an auto-accept rule.
+    AddRule {
+        /// `*`, a name, or `a|b`.
+        pattern: String,
+    },
+    /// Remove an auto-accept rule.
+    RemoveRule {
+        /// The rule.
+        pattern: String,
     },
 }
 

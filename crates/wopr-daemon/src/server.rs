@@ -163,14 +163,11 @@ fn p2p_error(e: P2pError) -> Reply {
 }
 
 fn api_error(e: ApiError) -> Reply {
-    Reply::Error { code: e.code.code(), message: e.message }
+    Reply::of::<()>(Err(e))
 }
 
 fn ok<T: serde::Serialize>(v: Result<T, ApiError>) -> Reply {
-    match v {
-        Ok(v) => Reply::Ok(serde_json::to_value(v).unwrap_or_default()),
-        Err(e) => api_error(e),
-    }
+    Reply::of(v)
 }
 
 async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) -> Reply {
@@ -232,7 +229,7 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         }
         Request::Revoke { peer } => ok(core.revoke(&peer).await),
         Request::Discover(op) => crate::discover::handle(&node, op).await,
-        Request::Friend(op) => crate::friend::handle(&node, op).await,
+        Request::Friend(op) => crate::friend::handle(core.home(), &node, op).await,
         Request::NetReport { peer, wait } => {
             let peer = match peer.as_deref().map(PublicId::parse).transpose() {
                 Ok(p) => p,

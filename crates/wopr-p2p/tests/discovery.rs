@@ -84,7 +84,8 @@ async fn a_leaving_peer_is_withdrawn_at_once_and_a_profile_change_is_seen() {
         match ev {
             DiscoveryEvent::Updated { peer } => saw_update |= peer.content["name"] == "Bob",
             DiscoveryEvent::Gone { why, public_key, .. } => {
-                saw_withdraw |= why == "withdrawn" && public_key == b.id().to_hex()
+                saw_withdraw |=
+                    why == wopr_p2p::discovery::GoneWhy::Withdrawn && public_key == b.id().to_hex()
             }
             _ => {}
         }

@@ -11,6 +11,7 @@ use common::{TestNode, discovery_node as node};
 use serde_json::json;
 use wopr_identity::Identity;
 use wopr_p2p::P2pError;
+use wopr_p2p::discovery::VerdictWord;
 use wopr_proto::discovery::{Profile, TopicMessage};
 use wopr_proto::{Encode, ErrorCode};
 use wopr_store::Decision;
@@ -70,13 +71,14 @@ async fn honest_nodes_meet_while_a_spammer_floods_the_topic() {
     })
     .await;
     until("bob's filter judged the junk", || {
-        listed(&bob, true).iter().filter(|p| p.verdict == "filtered").count() >= 30
+        listed(&bob, true).iter().filter(|p| p.verdict == VerdictWord::Filtered).count() >= 30
     })
     .await;
     let shown = listed(&bob, false);
-    assert!(shown.iter().all(|p| p.verdict == "allowed"), "{shown:?}");
+    assert!(shown.iter().all(|p| p.verdict == VerdictWord::Allowed), "{shown:?}");
     assert!(shown.iter().all(|p| !p.content.to_string().contains("BITCOIN")));
-    let filtered = listed(&bob, true).into_iter().filter(|p| p.verdict == "filtered").collect::<Vec<_>>();
+    let filtered =
+        listed(&bob, true).into_iter().filter(|p| p.verdict == VerdictWord::Filtered).collect::<Vec<_>>();
     assert!(filtered.iter().all(|p| p.reason.as_deref() == Some("spam: advertises free bitcoin")));
 
     // No forged profile appears anywhere, in any view.

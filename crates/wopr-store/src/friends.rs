@@ -32,7 +32,7 @@ pub fn friend_session_name(name: &str, key: &PublicId) -> StoreResult<SessionNam
 }
 
 /// One friend.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Friend {
     /// Local name: the friend's display name, with a `-2`, `-3`... suffix if another friend has it.
@@ -44,6 +44,7 @@ pub struct Friend {
     /// Short id of `public_key`, for display.
     pub short_id: String,
     /// The friend's dedicated session on this node.
+    #[schema(value_type = String)]
     pub session: SessionName,
     /// How to reach it: socket addresses and relay URLs from its request or accept.
     #[serde(default)]
@@ -94,7 +95,7 @@ impl PeerKeyed for Friend {
 }
 
 /// A request this node sent and that awaits an accept.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OutgoingRequest {
     /// The key it was sent to.
@@ -108,7 +109,7 @@ pub struct OutgoingRequest {
 }
 
 /// A request another node sent to this one and that awaits the owner (`wopr friend accept <name>`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IncomingRequest {
     /// The requester's key.

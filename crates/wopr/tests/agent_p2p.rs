@@ -147,7 +147,7 @@ fn the_owners_turn_grants_access_lists_friends_and_joins_a_topic_through_its_too
 
     // The daemon joined the topic; the profile is stored and announced.
     let joined: Value = serde_json::from_str(&result_of(results, "call_4")).unwrap();
-    assert_eq!(joined["joined"], true, "{joined}");
+    assert_eq!(joined["changed"], true, "{joined}");
     let topics = json_of(&wopr(&a).args(["discover", "topics", "--json"]).output().unwrap());
     assert!(topics.to_string().contains("wopr-agent-tools-test"), "{topics}");
     let profile: Value = serde_json::from_str(&result_of(results, "call_5")).unwrap();

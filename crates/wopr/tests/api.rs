@@ -52,7 +52,12 @@ fn every_route_refuses_a_missing_or_wrong_token_a_foreign_host_and_a_foreign_ori
         let extra = [("/openapi.json".to_string(), json!({"get": {}}))];
         let all = paths.iter().map(|(p, i)| (p.clone(), i.clone())).chain(extra);
         for (path, item) in all {
-            let concrete = path.replace("{name}", "s").replace("{peer}", "p").replace("{key}", "a.b");
+            let concrete = path
+                .replace("{name}", "s")
+                .replace("{peer}", "p")
+                .replace("{key}", "a.b")
+                .replace("{topic}", "t")
+                .replace("{pattern}", "x");
             for method in item.as_object().unwrap().keys() {
                 let m: reqwest::Method = method.to_uppercase().parse().unwrap();
                 let url = format!("{}{concrete}", api.base);
@@ -436,5 +441,135 @@ fn the_event_stream_carries_a_peers_connection_and_its_audit_record() {
         assert_eq!(connected.1["peer"], key);
         let audit = events.iter().find(|(n, d)| n == "audit" && d["entry"]["action"] == "claim").unwrap();
         assert_eq!(audit.1["entry"]["decision"], "accepted", "{:?}", audit.1);
+    });
+}
+
+/// Sets discovery to what a loopback test needs: no LAN, no DHT, and `bootstrap` if given.
+fn quiet_discovery(h: &TestHome, bootstrap: Option<&str>) {
+    for (key, value) in [("discover.mdns", "false"), ("discover.dht", "false")] {
+        assert!(h.wopr().args(["config", "set", key, value]).output().unwrap().status.success());
+    }
+    if let Some(ticket) = bootstrap {
+        let list = serde_json::to_string(&[ticket]).unwrap();
+        assert!(
+            h.wopr().args(["config", "set", "discover.bootstrap", &list]).output().unwrap().status.success()
+        );
+    }
+}
+
+#[test]
+fn discovery_and_friends_work_over_the_api_as_through_the_cli() {
+    let (ha, hb) = (TestHome::new(), TestHome::new());
+    quiet_discovery(&ha, None);
+    let (_a, a) = start(&ha);
+    let status: Value =
+        serde_json::from_slice(&ha.wopr().args(["daemon", "status", "--json"]).output().unwrap().stdout)
+            .unwrap();
+    quiet_discovery(&hb, Some(status["ticket"].as_str().unwrap()));
+    let d = start_api_daemon(&hb);
+    let b = Api { base: d.api, token: d.token, client: client(reqwest::redirect::Policy::default()) };
+    let id = |h: &TestHome| -> Value {
+        serde_json::from_slice(&h.wopr().args(["id", "--json"]).output().unwrap().stdout).unwrap()
+    };
+    let (ida, idb) = (id(&ha), id(&hb));
+    let short_a = ida["shortId"].as_str().unwrap().to_string();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let topic = format!("api-{}-{nanos}", std::process::id());
+    rt().block_on(async {
+        let send = |api: &Api, m: reqwest::Method, path: &str, body: Option<Value>| {
+            let r = api.req(m, path);
+            let r = match body {
+                Some(b) => r.json(&b),
+                None => r,
+            };
+            async move {
+                let res = r.send().await.unwrap();
+                (res.status(), res.json::<Value>().await.unwrap_or(Value::Null))
+            }
+        };
+        use reqwest::Method as M;
+        // The profile is a JSON object; anything else is refused and nothing is stored.
+        let (s, p) = send(&a, M::PUT, "/discover/profile", Some(json!("just text"))).await;
+        assert_eq!((s, p["exitCode"].clone()), (StatusCode::BAD_REQUEST, json!(3)), "{p}");
+        let (s, set) = send(&a, M::PUT, "/discover/profile", Some(json!({"name": "Alice"}))).await;
+        assert_eq!(s, StatusCode::OK, "{set}");
+        assert_eq!(set["announced"], true, "{set}");
+        let config = ha.wopr().args(["config", "get", "discover.profile", "--json"]).output().unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&config.stdout).unwrap(), json!({"name": "Alice"}));
+
+        for api in [&a, &b] {
+            let (s, joined) = send(api, M::POST, "/discover/topics", Some(json!({"topic": topic}))).await;
+            assert_eq!((s, joined["changed"].clone()), (StatusCode::OK, json!(true)), "{joined}");
+        }
+        let (_, again) = send(&b, M::POST, "/discover/topics", Some(json!({"topic": topic}))).await;
+        assert_eq!(again["changed"], false, "joining twice changes nothing: {again}");
+        let (_, topics) = send(&b, M::GET, "/discover/topics", None).await;
+        assert_eq!(topics[0]["name"], topic.as_str(), "{topics}");
+        // What the API lists, the CLI lists: one core.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let peers = loop {
+            let (_, peers) = send(&b, M::GET, &format!("/discover/peers?topic={topic}"), None).await;
+            if peers.as_array().is_some_and(|p| p.iter().any(|p| p["id"] == short_a.as_str())) {
+                break peers;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "B never listed A: {peers}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(peers[0]["content"], json!({"name": "Alice"}), "{peers}");
+        assert_eq!(peers[0]["verdict"], "unjudged", "{peers}");
+        let cli = hb.wopr().args(["discover", "peers", &topic, "--json"]).output().unwrap();
+        let cli: Value = serde_json::from_slice(&cli.stdout).unwrap();
+        assert_eq!(cli[0]["publicKey"], peers[0]["publicKey"]);
+        let (_, only) = send(&b, M::GET, &format!("/discover/peers?only={short_a}"), None).await;
+        assert_eq!(only.as_array().unwrap().len(), 1, "{only}");
+        let (_, none) = send(&b, M::GET, "/discover/peers?only=00000000", None).await;
+        assert_eq!(none, json!([]));
+        let (_, status) = send(&b, M::GET, "/discover/status", None).await;
+        assert_eq!(status["sources"]["staticNodes"]["enabled"], true, "{status}");
+        assert_eq!(status["sources"]["dht"]["enabled"], false, "{status}");
+
+        // A connect-request ends in a grant on A and a peer on B; a stranger is bad input.
+        let (s, p) = send(&b, M::POST, "/discover/connect", Some(json!({"peer": "nobody"}))).await;
+        assert_eq!((s, p["exitCode"].clone()), (StatusCode::BAD_REQUEST, json!(3)), "{p}");
+        let body = json!({"peer": short_a, "message": "hello from the API"});
+        let (s, c) = send(&b, M::POST, "/discover/connect", Some(body)).await;
+        assert_eq!(s, StatusCode::OK, "{c}");
+        assert_eq!(c["accepted"], true, "{c}");
+        assert_eq!(c["peer"]["publicKey"], ida["publicKey"], "{c}");
+        let (_, access) = send(&a, M::GET, "/access", None).await;
+        let grant = access.as_array().unwrap().iter().find(|g| g["peerKey"] == idb["publicKey"]).cloned();
+        assert_eq!(grant.expect("A granted B")["capabilities"], json!(["message"]));
+        let (s, p) = send(&a, M::POST, "/discover/requests/00000000", Some(json!({"accept": true}))).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "no request waits: {p}");
+
+        // Friends: A accepts anyone; B asks by A's short id; the friend gets its own session.
+        let (_, rule) = send(&a, M::POST, "/friends/auto-accept", Some(json!({"pattern": "*"}))).await;
+        assert_eq!(rule, json!({"rule": "*", "changed": true}));
+        let (s, r) = send(&b, M::POST, "/friends/requests", Some(json!({"target": short_a}))).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        assert_eq!(r["status"], "accepted", "{r}");
+        let (_, fa) = send(&a, M::GET, "/friends", None).await;
+        assert_eq!(fa["autoAccept"], json!(["*"]), "{fa}");
+        let friend = fa["friends"].as_array().unwrap().iter().find(|f| f["publicKey"] == idb["publicKey"]);
+        let session =
+            friend.unwrap_or_else(|| panic!("A lacks B: {fa}"))["session"].as_str().unwrap().to_string();
+        assert!(session.starts_with("friend:p2p:"), "{session}");
+        let cli = ha.wopr().args(["friend", "list", "--json"]).output().unwrap();
+        assert_eq!(serde_json::from_slice::<Value>(&cli.stdout).unwrap(), fa, "the CLI and the API disagree");
+        let name = friend.unwrap()["name"].as_str().unwrap().to_string();
+        let (s, gone) = send(&a, M::DELETE, &format!("/friends/{name}"), None).await;
+        assert_eq!((s, gone["publicKey"].clone()), (StatusCode::OK, idb["publicKey"].clone()), "{gone}");
+        let (s, p) = send(&a, M::DELETE, &format!("/friends/{name}"), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
+        let (s, _) = send(&a, M::DELETE, "/friends/auto-accept/%2A", None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (_, fa) = send(&a, M::GET, "/friends", None).await;
+        assert_eq!(fa["autoAccept"], json!([]), "{fa}");
+
+        // Leaving withdraws; leaving again is "not found".
+        let (s, left) = send(&a, M::DELETE, &format!("/discover/topics/{topic}"), None).await;
+        assert_eq!((s, left["changed"].clone()), (StatusCode::OK, json!(true)), "{left}");
+        let (s, p) = send(&a, M::DELETE, &format!("/discover/topics/{topic}"), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{p}");
     });
 }

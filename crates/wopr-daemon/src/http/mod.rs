@@ -3,6 +3,7 @@
 //! [`guard::check`] first.
 
 mod a2a;
+mod discover;
 mod extract;
 mod guard;
 mod openai;
@@ -88,6 +89,21 @@ pub fn router(core: Arc<Core>) -> Router {
         .routes(routes!(p2p::access, p2p::grant))
         .routes(routes!(p2p::revoke))
         .routes(routes!(p2p::audit))
+        .routes(routes!(discover::status))
+        .routes(routes!(discover::topics, discover::join))
+        .routes(routes!(discover::leave))
+        .routes(routes!(discover::peers))
+        .routes(routes!(discover::profile, discover::set_profile))
+        .routes(routes!(discover::generate))
+        .routes(routes!(discover::connect))
+        .routes(routes!(discover::requests))
+        .routes(routes!(discover::decide))
+        .routes(routes!(discover::friends))
+        .routes(routes!(discover::request))
+        .routes(routes!(discover::accept))
+        .routes(routes!(discover::remove))
+        .routes(routes!(discover::add_rule))
+        .routes(routes!(discover::remove_rule))
         .routes(routes!(system::providers))
         .routes(routes!(system::models))
         .routes(routes!(system::pull))

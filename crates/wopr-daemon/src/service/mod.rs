@@ -3,6 +3,7 @@
 //! P2P node, the event bus and the daemon's tasks; nothing here knows about HTTP or the socket.
 
 mod config;
+pub mod discover;
 pub mod error;
 mod p2p;
 mod security;

@@ -531,3 +531,220 @@ pub struct SandboxInUse {
     /// Why not.
     pub problem: Option<String>,
 }
+
+// Discovery and the friend protocol.
+
+/// `POST /discover/topics`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct JoinRequest {
+    /// The topic's name; it never leaves this node (peers meet under its SHA-256).
+    #[schema(min_length = 1, max_length = 128)]
+    pub topic: String,
+}
+
+/// A topic joined or left.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicChange {
+    /// The topic.
+    pub topic: String,
+    /// Whether this changed anything (false: already in it).
+    pub changed: bool,
+}
+
+/// `GET /discover/peers` filters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct PeersQuery {
+    /// Only this topic.
+    pub topic: Option<String>,
+    /// Include what the content filter dropped, with its reason.
+    #[serde(default)]
+    pub all: bool,
+    /// Only these keys or short ids, comma-separated.
+    pub only: Option<String>,
+}
+
+/// `GET /discover/profile` parameters.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, ToSchema, utoipa::IntoParams)]
+#[serde(rename_all = "camelCase")]
+#[into_params(parameter_in = Query)]
+pub struct ProfileQuery {
+    /// As announced in this topic.
+    pub topic: Option<String>,
+}
+
+/// The profile content stored and announced.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileSet {
+    /// Its size as announced, in bytes.
+    pub bytes: usize,
+    /// Whether a running node announced it now (else at the next join).
+    pub announced: bool,
+}
+
+/// `POST /discover/profile/generate`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GenerateProfile {
+    /// The session whose AI writes the content (default `main`).
+    #[serde(default)]
+    pub session: Option<String>,
+}
+
+/// Profile content an AI suggested; nothing is published until it is set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SuggestedProfile {
+    /// The suggested content.
+    #[schema(value_type = Object)]
+    pub content: serde_json::Value,
+}
+
+/// `POST /discover/connect`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConnectRequest {
+    /// A peer seen in a topic: short id, full id or profile name.
+    pub peer: String,
+    /// The session wanted.
+    #[serde(default)]
+    pub session: Option<String>,
+    /// Why, for the other side's owner or AI.
+    #[serde(default)]
+    pub message: String,
+}
+
+/// An accepted connect-request: the spec's `{accepted, sessions, reason}`, with the stored peer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectReply {
+    /// Always true: a refusal is an error (exit code 2).
+    pub accepted: bool,
+    /// The accepter, as now stored in `peers.json` (its sessions are what it granted).
+    pub peer: wopr_store::PeerRecord,
+    /// What it said.
+    pub reason: String,
+}
+
+/// `POST /discover/requests/{peer}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DecideRequest {
+    /// Accept (else decline).
+    pub accept: bool,
+}
+
+/// A waiting connect-request decided.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Decided {
+    /// The requester's key, hex.
+    pub peer: String,
+    /// Whether it was accepted.
+    pub accepted: bool,
+}
+
+/// `POST /friends/requests`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FriendTarget {
+    /// A peer seen in a topic, a name or id from peers or access, or a full key.
+    #[schema(min_length = 1)]
+    pub target: String,
+}
+
+/// What became of a friend request.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "status", rename_all = "kebab-case")]
+pub enum FriendRequestReply {
+    /// Their auto-accept rule matched: friends now.
+    Accepted {
+        /// The new friend.
+        friend: wopr_store::Friend,
+    },
+    /// Delivered; it waits for their owner.
+    Pending {
+        /// What they said.
+        reason: String,
+        /// The signed request as one line, to send another way too.
+        line: String,
+    },
+    /// Not reachable directly, so posted in a topic that lists them.
+    Posted {
+        /// The topic.
+        topic: String,
+        /// Why the direct connection failed.
+        reason: String,
+        /// The request's line.
+        line: String,
+    },
+    /// Not delivered; it stays pending here.
+    Undelivered {
+        /// Why.
+        reason: String,
+        /// The request's line, to send another way.
+        line: String,
+    },
+}
+
+/// `POST /friends/accept`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FriendAcceptRequest {
+    /// A waiting request's name or id, a pasted `FRIEND_REQUEST` line, or a pasted `FRIEND_ACCEPT` line.
+    #[schema(min_length = 1)]
+    pub query: String,
+}
+
+/// A friendship made by an accept.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FriendAcceptReply {
+    /// The new friend.
+    pub friend: wopr_store::Friend,
+    /// The accept as one line (absent when a pasted accept was taken).
+    pub line: Option<String>,
+    /// Whether the other side got the accept.
+    pub delivered: bool,
+    /// The topic it was posted in, when they were not reachable directly.
+    pub via_topic: Option<String>,
+    /// Why it could not be delivered.
+    pub undelivered_reason: Option<String>,
+}
+
+/// The friend list, the requests waiting either way, and the auto-accept rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct FriendList {
+    /// Friends, oldest first.
+    pub friends: Vec<wopr_store::Friend>,
+    /// Requests waiting for this owner.
+    pub incoming: Vec<wopr_store::IncomingRequest>,
+    /// Requests waiting for the other side.
+    pub outgoing: Vec<wopr_store::OutgoingRequest>,
+    /// Auto-accept rules.
+    pub auto_accept: Vec<String>,
+}
+
+/// `POST /friends/auto-accept`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleRequest {
+    /// `*`, a name, or names joined by `|`.
+    #[schema(min_length = 1, max_length = 1024)]
+    pub pattern: String,
+}
+
+/// An auto-accept rule added or removed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleChange {
+    /// The rule as stored.
+    pub rule: String,
+    /// Whether this changed the rules (false: it was there already).
+    pub changed: bool,
+}

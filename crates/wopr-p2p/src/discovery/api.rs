@@ -15,7 +15,7 @@ use crate::server::ASK_WAIT;
 use crate::{Node, P2pError};
 
 /// The result of an accepted connect-request: the stored peer record and what the accepter said.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Connected {
     /// The accepter, as now stored in `peers.json`.
     pub peer: PeerRecord,
@@ -24,7 +24,7 @@ pub struct Connected {
 }
 
 /// What `discover status` shows.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoverStatus {
     /// Joined topics.

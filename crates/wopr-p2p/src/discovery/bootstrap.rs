@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use iroh::EndpointId;
 use iroh_tickets::endpoint::EndpointTicket;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wopr_identity::PublicId;
 
 use super::endpoint_of;
@@ -18,7 +18,7 @@ use crate::endpoint::endpoint_addr;
 use crate::inner::{Inner, lock};
 
 /// One bootstrap source's state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SourceStatus {
     /// Switched on in the settings.
@@ -31,7 +31,7 @@ pub struct SourceStatus {
 }
 
 /// Every source, for `discover status` and `doctor net`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Sources {
     /// `discover.bootstrap`.

@@ -43,7 +43,7 @@ pub use api::{Connected, DiscoverStatus, GossipTraffic};
 pub use bootstrap::{SourceStatus, Sources};
 pub use settings::{AcceptPolicy, DiscoverSettings, FilterMode};
 pub(crate) use sources::lan_task;
-pub use view::{DiscoveryEvent, PeerView, PendingView, TopicStatus};
+pub use view::{DiscoveryEvent, GoneWhy, PeerView, PendingView, TopicStatus, VerdictWord};
 
 /// Connect-requests held for the owner at once (`discover.accept = ask`); more are refused.
 pub const MAX_PENDING_CONNECTS: usize = 32;
@@ -510,7 +510,7 @@ impl Inner {
                     topic: topic.to_string(),
                     id: author.short(),
                     public_key: author.to_hex(),
-                    why: "withdrawn",
+                    why: GoneWhy::Withdrawn,
                 });
                 false
             }
@@ -562,7 +562,12 @@ impl Inner {
         let d = &self.discovery;
         let gone = lock(&d.state).table.expire(self.now());
         for (topic, key) in gone {
-            d.emit(DiscoveryEvent::Gone { topic, id: key.short(), public_key: key.to_hex(), why: "expired" });
+            d.emit(DiscoveryEvent::Gone {
+                topic,
+                id: key.short(),
+                public_key: key.to_hex(),
+                why: GoneWhy::Expired,
+            });
         }
     }
 

@@ -1,11 +1,11 @@
 //! What discovery shows: peers as JSON-friendly views, and the events a `discover join` streams.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use wopr_proto::discovery::{PeerEntry, Profile, Verdict};
 
 /// A discovered peer, as `discover peers --json` prints it (the spec's profile fields, plus where it
 /// was seen and what the content filter said).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerView {
     /// Short id (8 characters).
@@ -15,6 +15,7 @@ pub struct PeerView {
     /// X25519 key, hex.
     pub encrypt_pub: String,
     /// The profile content: JSON when it parses, else the text.
+    #[schema(value_type = Object)]
     pub content: serde_json::Value,
     /// Topics the profile names.
     pub topics: Vec<String>,
@@ -28,8 +29,8 @@ pub struct PeerView {
     pub topic: String,
     /// When it last re-announced, on this node's clock.
     pub heard: u64,
-    /// Layer 3: `unjudged`, `allowed` or `filtered`.
-    pub verdict: &'static str,
+    /// Layer 3's word on it.
+    pub verdict: VerdictWord,
     /// Layer 3's reason, if it judged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
@@ -48,9 +49,9 @@ impl PeerView {
     pub(crate) fn of(topic: &str, e: &PeerEntry) -> PeerView {
         let p = &e.profile;
         let (verdict, reason) = match &e.verdict {
-            Verdict::Unjudged => ("unjudged", None),
-            Verdict::Allowed(r) => ("allowed", Some(r.clone())),
-            Verdict::Filtered(r) => ("filtered", Some(r.clone())),
+            Verdict::Unjudged => (VerdictWord::Unjudged, None),
+            Verdict::Allowed(r) => (VerdictWord::Allowed, Some(r.clone())),
+            Verdict::Filtered(r) => (VerdictWord::Filtered, Some(r.clone())),
         };
         PeerView {
             id: p.author.short(),
@@ -69,8 +70,40 @@ impl PeerView {
     }
 }
 
+/// What the content filter (layer 3) said of a profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum VerdictWord {
+    /// It did not judge (off, or not yet).
+    Unjudged,
+    /// It let the profile through.
+    Allowed,
+    /// It dropped the profile; shown only with `--all`.
+    Filtered,
+}
+
+/// Why a peer left the list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum GoneWhy {
+    /// It fell silent past the profile's lifetime.
+    Expired,
+    /// It left the topic and said so.
+    Withdrawn,
+}
+
+impl GoneWhy {
+    /// The word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GoneWhy::Expired => "expired",
+            GoneWhy::Withdrawn => "withdrawn",
+        }
+    }
+}
+
 /// Something that happened in a joined topic.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "event", rename_all = "kebab-case")]
 pub enum DiscoveryEvent {
     /// A peer's first profile arrived (and passed the filters that run).
@@ -96,8 +129,8 @@ pub enum DiscoveryEvent {
         id: String,
         /// Its full key.
         public_key: String,
-        /// `expired` or `withdrawn`.
-        why: &'static str,
+        /// Why.
+        why: GoneWhy,
     },
     /// This node joined a topic.
     Joined {
@@ -112,7 +145,7 @@ pub enum DiscoveryEvent {
 }
 
 /// A joined topic, for `discover topics`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TopicStatus {
     /// Its name.
@@ -126,7 +159,7 @@ pub struct TopicStatus {
 }
 
 /// A connect-request waiting for the owner (`discover.accept = ask`), for `discover requests`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PendingView {
     /// The requester, with the profile it sent.

@@ -10,6 +10,7 @@
 use serde_json::{Value, json};
 use wopr_agent::BoxFuture;
 use wopr_daemon::ipc::{DiscoverOp, FriendOp, InjectStatus, Request};
+use wopr_daemon::service::types::FriendAcceptReply;
 use wopr_identity::PublicId;
 use wopr_store::{AuditEntry, Capability, Decision, PayloadSummary, SessionName, now_ms};
 
@@ -146,12 +147,12 @@ impl wopr_agent::P2pActions for CliP2p {
 
     fn friend_accept<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
-            let done = self.request(Request::Friend(FriendOp::Accept { query: name.into() })).await;
-            let friend = done
-                .as_ref()
-                .ok()
-                .and_then(|v| v["friend"]["publicKey"].as_str())
-                .and_then(|k| PublicId::parse(k).ok());
+            let request = Request::Friend(FriendOp::Accept { query: name.into() });
+            let done = dispatch_as::<FriendAcceptReply>(&self.ctx, request, &mut |_| {})
+                .await
+                .map_err(|e| e.message);
+            let friend = done.as_ref().ok().map(|a| a.friend.public_key);
+            let done = done.map(|a| serde_json::to_value(a).unwrap_or_default());
             self.audited(
                 wopr_agent::FRIEND_ACCEPT,
                 friend,
@@ -163,8 +164,8 @@ impl wopr_agent::P2pActions for CliP2p {
 
     fn friend_list(&self) -> BoxFuture<'_, Result<Value, String>> {
         Box::pin(async move {
-            let doc = self.ctx.home.friends().load().map_err(|e| e.to_string())?;
-            Ok(super::friend::list_json(&doc))
+            let list = wopr_daemon::service::discover::friend_list(&self.ctx.home).map_err(|e| e.message)?;
+            Ok(serde_json::to_value(list).unwrap_or_default())
         })
     }
 
@@ -172,14 +173,14 @@ impl wopr_agent::P2pActions for CliP2p {
         Box::pin(async move {
             // Topics live in the daemon: a node started for one call would leave the topic at once.
             let op = DiscoverOp::Join { topic: topic.into(), watch: false };
-            let done = super::discover::daemon_op(&self.ctx, op).await.map_err(message);
+            let done = super::discover::daemon_op::<Value>(&self.ctx, op).await.map_err(message);
             self.audited(wopr_agent::DISCOVER_JOIN, None, &format!("join topic {topic}"), done)
         })
     }
 
     fn discover_peers<'a>(&'a self, topic: Option<&'a str>) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
-            let op = DiscoverOp::Peers { topic: topic.map(String::from), all: false };
+            let op = DiscoverOp::Peers { topic: topic.map(String::from), all: false, only: None };
             super::discover::daemon_op(&self.ctx, op).await.map_err(message)
         })
     }
@@ -188,7 +189,7 @@ impl wopr_agent::P2pActions for CliP2p {
         Box::pin(async move {
             let done = super::discover::set_profile(&self.ctx, content)
                 .await
-                .map(|(bytes, announced)| json!({"profile": content, "bytes": bytes, "announced": announced}))
+                .map(|set| json!({"profile": content, "bytes": set.bytes, "announced": set.announced}))
                 .map_err(message);
             self.audited(wopr_agent::DISCOVER_PROFILE_SET, None, &format!("profile {content}"), done)
         })

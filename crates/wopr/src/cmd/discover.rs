@@ -4,12 +4,16 @@
 //! Profiles are strangers' words: human output passes them through `output::printable`.
 
 use anyhow::Result;
-use serde_json::{Value, json};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 use wopr_daemon::client;
 use wopr_daemon::ipc::{DiscoverOp, Request};
-use wopr_p2p::discovery::DiscoverSettings;
-use wopr_p2p::discovery::settings::content_text;
-use wopr_store::{Config, ConfigKey};
+use wopr_daemon::service::discover as service;
+use wopr_daemon::service::types::{ConnectReply, Decided, ProfileSet, TopicChange};
+use wopr_p2p::discovery::{
+    DiscoverSettings, DiscoverStatus, DiscoveryEvent, PeerView, PendingView, SourceStatus, TopicStatus,
+    VerdictWord,
+};
 
 use super::Ctx;
 use super::node::{p2p_exit, start_node};
@@ -22,36 +26,26 @@ pub fn run(ctx: &Ctx, cmd: DiscoverCmd) -> Result<()> {
     match cmd {
         DiscoverCmd::Join { topic, json } => rt.block_on(join(ctx, topic, json)),
         DiscoverCmd::Leave { topic } => {
-            rt.block_on(daemon_op(ctx, DiscoverOp::Leave { topic: topic.clone() }))?;
+            let _: TopicChange = rt.block_on(daemon_op(ctx, DiscoverOp::Leave { topic: topic.clone() }))?;
             println!("{}", printable(&format!("Left {topic}; your profile was withdrawn.")));
             Ok(())
         }
         DiscoverCmd::Topics { json } => {
-            let v = rt.block_on(daemon_op(ctx, DiscoverOp::Topics))?;
+            let topics: Vec<TopicStatus> = rt.block_on(daemon_op(ctx, DiscoverOp::Topics))?;
             if json {
-                return output::json(&v["topics"]);
+                return output::json(&topics);
             }
-            let topics = v["topics"].as_array().cloned().unwrap_or_default();
             if topics.is_empty() {
                 println!("No topics. Join one: wopr discover join <topic>");
             }
-            for t in topics {
-                let line = format!(
-                    "{}  ({} peers, {} neighbours)",
-                    t["name"].as_str().unwrap_or("?"),
-                    t["peers"],
-                    t["neighbors"]
-                );
-                println!("{}", printable(&line));
+            for t in &topics {
+                println!("{}", printable(&topic_line(t)));
             }
             Ok(())
         }
         DiscoverCmd::Peers { topic, only, all, json } => {
-            let v = rt.block_on(daemon_op(ctx, DiscoverOp::Peers { topic, all }))?;
-            let mut peers = v["peers"].as_array().cloned().unwrap_or_default();
-            if !only.is_empty() {
-                peers.retain(|p| only.iter().any(|k| p["id"] == k.as_str() || p["publicKey"] == k.as_str()));
-            }
+            let only = (!only.is_empty()).then(|| only.join(","));
+            let peers: Vec<PeerView> = rt.block_on(daemon_op(ctx, DiscoverOp::Peers { topic, all, only }))?;
             if json {
                 return output::json(&peers);
             }
@@ -66,32 +60,27 @@ pub fn run(ctx: &Ctx, cmd: DiscoverCmd) -> Result<()> {
         DiscoverCmd::Profile(args) => rt.block_on(profile(ctx, args)),
         DiscoverCmd::Connect { peer, session, message, json } => {
             let op = DiscoverOp::Connect { peer, session, note: message };
-            let v = rt.block_on(daemon_op(ctx, op))?;
+            let c: ConnectReply = rt.block_on(daemon_op(ctx, op))?;
             if json {
-                return output::json(&v);
+                return output::json(&c);
             }
-            let short = v["peer"]["shortId"].as_str().unwrap_or("?");
-            let sessions: Vec<&str> =
-                v["peer"]["sessions"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            let reason = v["reason"].as_str().unwrap_or("");
-            println!("{}", printable(&format!("Connected: {short} accepted ({reason}).")));
-            let reach = sessions.iter().map(|s| format!("{short}:{s}")).collect::<Vec<_>>().join(", ");
+            let short = c.peer.public_key.short();
+            println!("{}", printable(&format!("Connected: {short} accepted ({}).", c.reason)));
+            let reach = c.peer.sessions.iter().map(|s| format!("{short}:{s}")).collect::<Vec<_>>().join(", ");
             println!("{}", printable(&format!("You can now reach {reach}; see `wopr peers`.")));
             Ok(())
         }
         DiscoverCmd::Status { json } => rt.block_on(status(ctx, json)),
         DiscoverCmd::Requests { json } => {
-            let v = rt.block_on(daemon_op(ctx, DiscoverOp::Requests))?;
+            let requests: Vec<PendingView> = rt.block_on(daemon_op(ctx, DiscoverOp::Requests))?;
             if json {
-                return output::json(&v["requests"]);
+                return output::json(&requests);
             }
-            let requests = v["requests"].as_array().cloned().unwrap_or_default();
             if requests.is_empty() {
                 println!("No connect-requests waiting.");
             }
-            for r in requests {
-                let line = format!("{}  note: {}", peer_line(&r["peer"]), r["note"].as_str().unwrap_or(""));
-                println!("{}", printable(&line));
+            for r in &requests {
+                println!("{}", printable(&format!("{}  note: {}", peer_line(&r.peer), r.note)));
             }
             Ok(())
         }
@@ -101,14 +90,13 @@ pub fn run(ctx: &Ctx, cmd: DiscoverCmd) -> Result<()> {
 }
 
 fn decide(ctx: &Ctx, rt: &tokio::runtime::Runtime, peer: String, accept: bool) -> Result<()> {
-    let v = rt.block_on(daemon_op(ctx, DiscoverOp::Decide { peer, accept }))?;
-    let key = v["peer"].as_str().unwrap_or("?");
-    println!("{} the connect-request of {key}.", if accept { "Accepted" } else { "Declined" });
+    let d: Decided = rt.block_on(daemon_op(ctx, DiscoverOp::Decide { peer, accept }))?;
+    println!("{} the connect-request of {}.", if accept { "Accepted" } else { "Declined" }, d.peer);
     Ok(())
 }
 
-/// Runs `op` on the daemon; discovery state lives there.
-pub(crate) async fn daemon_op(ctx: &Ctx, op: DiscoverOp) -> Result<Value> {
+/// Runs `op` on the daemon, whose answer is a `T`; discovery state lives there.
+pub(crate) async fn daemon_op<T: DeserializeOwned>(ctx: &Ctx, op: DiscoverOp) -> Result<T> {
     let Some(stream) = client::connect(&ctx.home).await else {
         return Err(Exit {
             code: 1,
@@ -116,40 +104,36 @@ pub(crate) async fn daemon_op(ctx: &Ctx, op: DiscoverOp) -> Result<Value> {
         }
         .into());
     };
-    client::call(stream, &Request::Discover(op), |_| {})
+    client::call_as(stream, &Request::Discover(op), |_| {})
         .await
         .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() }.into())
 }
 
-/// One peer, for people: short id, topic, content, and the filter's word if it judged.
-fn peer_line(p: &Value) -> String {
-    let mut line = format!(
-        "{}  [{}]  {}",
-        p["id"].as_str().unwrap_or("?"),
-        p["topic"].as_str().unwrap_or("?"),
-        p["content"]
-    );
-    if p["verdict"] == "filtered" {
-        line.push_str(&format!("  (filtered: {})", p["reason"].as_str().unwrap_or("")));
+fn topic_line(t: &TopicStatus) -> String {
+    format!("{}  ({} peers, {} neighbours)", t.name, t.peers, t.neighbors)
+}
+
+/// One peer, for people: short id, topic, content, and the filter's word if it dropped it.
+fn peer_line(p: &PeerView) -> String {
+    let mut line = format!("{}  [{}]  {}", p.id, p.topic, p.content);
+    if p.verdict == VerdictWord::Filtered {
+        line.push_str(&format!("  (filtered: {})", p.reason.as_deref().unwrap_or("")));
     }
     line
 }
 
-fn print_event(event: &Value, json: bool) {
+fn print_event(event: &DiscoveryEvent, json: bool) {
     if json {
-        println!("{event}");
+        println!("{}", serde_json::to_string(event).unwrap_or_default());
         return;
     }
-    let line = match event["event"].as_str().unwrap_or("") {
-        "appeared" => format!("+ {}", peer_line(&event["peer"])),
-        "updated" => format!("~ {}", peer_line(&event["peer"])),
-        "filtered" => format!("x {}", peer_line(&event["peer"])),
-        "gone" => {
-            format!("- {} ({})", event["id"].as_str().unwrap_or("?"), event["why"].as_str().unwrap_or(""))
-        }
-        "joined" => format!("Joined {}", event["topic"].as_str().unwrap_or("?")),
-        "left" => format!("Left {}", event["topic"].as_str().unwrap_or("?")),
-        _ => return,
+    let line = match event {
+        DiscoveryEvent::Appeared { peer } => format!("+ {}", peer_line(peer)),
+        DiscoveryEvent::Updated { peer } => format!("~ {}", peer_line(peer)),
+        DiscoveryEvent::Filtered { peer } => format!("x {}", peer_line(peer)),
+        DiscoveryEvent::Gone { id, why, .. } => format!("- {id} ({})", why.as_str()),
+        DiscoveryEvent::Joined { topic } => format!("Joined {topic}"),
+        DiscoveryEvent::Left { topic } => format!("Left {topic}"),
     };
     println!("{}", printable(&line));
 }
@@ -166,7 +150,7 @@ async fn join(ctx: &Ctx, topic: String, json: bool) -> Result<()> {
         }
         let request = Request::Discover(DiscoverOp::Join { topic, watch: true });
         let watching = client::call(stream, &request, |line| {
-            if let Ok(ev) = serde_json::from_str::<Value>(line) {
+            if let Ok(ev) = serde_json::from_str::<DiscoveryEvent>(line) {
                 print_event(&ev, json);
             }
         });
@@ -189,7 +173,7 @@ async fn join(ctx: &Ctx, topic: String, json: bool) -> Result<()> {
     loop {
         tokio::select! {
             ev = events.recv() => match ev {
-                Ok(ev) => print_event(&serde_json::to_value(&ev).unwrap_or_default(), json),
+                Ok(ev) => print_event(&ev, json),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
@@ -203,22 +187,22 @@ async fn join(ctx: &Ctx, topic: String, json: bool) -> Result<()> {
 async fn profile(ctx: &Ctx, args: ProfileArgs) -> Result<()> {
     match args.command {
         None => {
-            let v = match client::connect(&ctx.home).await {
+            let p: PeerView = match client::connect(&ctx.home).await {
                 Some(_) => daemon_op(ctx, DiscoverOp::Profile { topic: None }).await?,
                 None => {
                     let node = start_node(ctx).await?;
                     let p = node.profile(None);
                     node.shutdown().await;
-                    serde_json::to_value(p.map_err(p2p_exit)?)?
+                    p.map_err(p2p_exit)?
                 }
             };
             if args.json {
-                return output::json(&v);
+                return output::json(&p);
             }
-            println!("{}", printable(&format!("id:         {}", v["id"].as_str().unwrap_or("?"))));
-            println!("{}", printable(&format!("publicKey:  {}", v["publicKey"].as_str().unwrap_or("?"))));
-            println!("{}", printable(&format!("encryptPub: {}", v["encryptPub"].as_str().unwrap_or("?"))));
-            println!("{}", printable(&format!("content:    {}", v["content"])));
+            println!("{}", printable(&format!("id:         {}", p.id)));
+            println!("{}", printable(&format!("publicKey:  {}", p.public_key)));
+            println!("{}", printable(&format!("encryptPub: {}", p.encrypt_pub)));
+            println!("{}", printable(&format!("content:    {}", p.content)));
             Ok(())
         }
         Some(ProfileCmd::Set { json }) => {
@@ -243,26 +227,24 @@ async fn profile(ctx: &Ctx, args: ProfileArgs) -> Result<()> {
 
 /// Stores the content as `discover.profile` and has a running daemon announce it.
 async fn publish(ctx: &Ctx, value: &Value) -> Result<()> {
-    let (bytes, announced) = set_profile(ctx, value).await?;
-    if announced {
-        println!("Profile set ({bytes} bytes) and announced in your topics.");
+    let set = set_profile(ctx, value).await?;
+    if set.announced {
+        println!("Profile set ({} bytes) and announced in your topics.", set.bytes);
     } else {
-        println!("Profile set ({bytes} bytes); it is announced when you join a topic.");
+        println!("Profile set ({} bytes); it is announced when you join a topic.", set.bytes);
     }
     Ok(())
 }
 
 /// Stores `value` as `discover.profile` (refusing one too large for an announce) and has a running
-/// daemon announce it: `wopr discover profile set` and the agent's `discover_profile_set` tool. Returns
-/// its size in bytes and whether a daemon announced it now.
-pub(crate) async fn set_profile(ctx: &Ctx, value: &Value) -> Result<(usize, bool)> {
-    let text = content_text(value).map_err(p2p_exit)?;
-    Config::of(&ctx.home).set(&ConfigKey::parse("discover.profile")?, value.clone())?;
-    let announced = client::connect(&ctx.home).await.is_some();
-    if announced {
-        daemon_op(ctx, DiscoverOp::Reload).await?;
+/// daemon announce it: `wopr discover profile set` and the agent's `discover_profile_set` tool.
+pub(crate) async fn set_profile(ctx: &Ctx, value: &Value) -> Result<ProfileSet> {
+    let set = service::set_profile(&ctx.home, None, value)?;
+    if client::connect(&ctx.home).await.is_some() {
+        let _: bool = daemon_op(ctx, DiscoverOp::Reload).await?;
+        return Ok(ProfileSet { announced: true, ..set });
     }
-    Ok((text.len(), announced))
+    Ok(set)
 }
 
 fn confirm(question: &str) -> Result<bool> {
@@ -278,70 +260,56 @@ fn confirm(question: &str) -> Result<bool> {
 }
 
 async fn status(ctx: &Ctx, json_out: bool) -> Result<()> {
-    let v = match client::connect(&ctx.home).await {
-        Some(_) => {
-            let mut v = daemon_op(ctx, DiscoverOp::Status).await?;
-            v["running"] = json!(true);
-            v
+    if client::connect(&ctx.home).await.is_none() {
+        let s = DiscoverSettings::load(&ctx.home).map_err(p2p_exit)?;
+        let mdns = wopr_p2p::NodeConfig::load(&ctx.home).map_err(p2p_exit)?.mdns;
+        let configured = serde_json::json!({
+            "topics": s.topics, "bootstrap": s.bootstrap, "knownPeers": s.known_peers,
+            "mdns": mdns, "dht": s.dht, "dhtBootstrap": s.dht_bootstrap,
+            "filter": s.filter.to_string(), "accept": s.accept.to_string(),
+        });
+        if json_out {
+            return output::json(
+                &serde_json::json!({"running": false, "topics": [], "configured": configured}),
+            );
         }
-        None => {
-            let s = DiscoverSettings::load(&ctx.home).map_err(p2p_exit)?;
-            let mdns = wopr_p2p::NodeConfig::load(&ctx.home).map_err(p2p_exit)?.mdns;
-            json!({
-                "running": false,
-                "topics": [],
-                "configured": {
-                    "topics": s.topics, "bootstrap": s.bootstrap, "knownPeers": s.known_peers,
-                    "mdns": mdns, "dht": s.dht, "dhtBootstrap": s.dht_bootstrap,
-                    "filter": s.filter.to_string(), "accept": s.accept.to_string(),
-                },
-            })
-        }
-    };
-    if json_out {
-        return output::json(&v);
-    }
-    if v["running"] == false {
         println!("No daemon running; discovery is off. Configured:");
-        println!("{}", printable(&serde_json::to_string_pretty(&v["configured"])?));
+        println!("{}", printable(&serde_json::to_string_pretty(&configured)?));
         return Ok(());
     }
+    let v: DiscoverStatus = daemon_op(ctx, DiscoverOp::Status).await?;
+    if json_out {
+        let mut out = serde_json::to_value(&v)?;
+        out["running"] = true.into();
+        return output::json(&out);
+    }
     println!("Topics:");
-    for t in v["topics"].as_array().into_iter().flatten() {
-        println!(
-            "{}",
-            printable(&format!(
-                "  {}  ({} peers, {} neighbours)",
-                t["name"].as_str().unwrap_or("?"),
-                t["peers"],
-                t["neighbors"]
-            ))
-        );
+    for t in &v.topics {
+        println!("{}", printable(&format!("  {}", topic_line(t))));
     }
     println!("Bootstrap sources:");
-    for (name, key) in [
-        ("static (discover.bootstrap)", "staticNodes"),
-        ("known peers", "knownPeers"),
-        ("LAN (mDNS)", "mdns"),
-        ("mainline DHT", "dht"),
+    let s = &v.sources;
+    for (name, source) in [
+        ("static (discover.bootstrap)", &s.static_nodes),
+        ("known peers", &s.known_peers),
+        ("LAN (mDNS)", &s.mdns),
+        ("mainline DHT", &s.dht),
     ] {
-        let s = &v["sources"][key];
-        let state = if s["enabled"] == true { format!("on, {} found", s["found"]) } else { "off".into() };
-        let note = s["note"].as_str().map(|n| format!(" ({n})")).unwrap_or_default();
-        println!("{}", printable(&format!("  {name}: {state}{note}")));
+        println!("{}", printable(&format!("  {name}: {}", source_line(source))));
     }
+    let only = v.only.as_ref().map_or("off".to_string(), |keys| format!("{} keys", keys.len()));
     println!(
         "{}",
         printable(&format!(
-            "Layers: signatures always; only-list {}; content filter {}; accept {}",
-            if v["only"].is_null() {
-                "off".to_string()
-            } else {
-                format!("{} keys", v["only"].as_array().map_or(0, Vec::len))
-            },
-            v["filter"].as_str().unwrap_or("?"),
-            v["accept"].as_str().unwrap_or("?")
+            "Layers: signatures always; only-list {only}; content filter {}; accept {}",
+            v.filter, v.accept
         ))
     );
     Ok(())
+}
+
+fn source_line(s: &SourceStatus) -> String {
+    let state = if s.enabled { format!("on, {} found", s.found) } else { "off".into() };
+    let note = s.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+    format!("{state}{note}")
 }

@@ -3,183 +3,142 @@
 //! Names in friend messages are the other side's choice: human output goes through `printable`.
 
 use anyhow::Result;
-use serde_json::{Value, json};
 use wopr_daemon::ipc::{FriendOp, Request};
+use wopr_daemon::service::discover as service;
+use wopr_daemon::service::types::{FriendAcceptReply, FriendRequestReply};
+use wopr_store::Friend;
 
 use super::Ctx;
-use super::node::dispatch;
+use super::node::dispatch_as;
 use crate::cli::{AutoAcceptCmd, FriendCmd};
 use crate::output::{self, printable};
 
 pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
     let rt = super::runtime()?;
-    let call = |op: FriendOp| rt.block_on(dispatch(ctx, Request::Friend(op), &mut |_| {}));
     match cmd {
         FriendCmd::Request { target, json } => {
-            let v = call(FriendOp::Request { target: target.clone() })?;
+            let op = FriendOp::Request { target: target.clone() };
+            let reply: FriendRequestReply =
+                rt.block_on(dispatch_as(ctx, Request::Friend(op), &mut |_| {}))?;
             if json {
-                return output::json(&v);
+                return output::json(&reply);
             }
-            match v["status"].as_str() {
-                Some("accepted") => {
-                    let f = &v["friend"];
-                    println!(
-                        "{}",
-                        printable(&format!(
-                            "Friends with {} ({}): their rule accepted you.",
-                            name(f),
-                            f["shortId"].as_str().unwrap_or("?")
-                        ))
-                    );
-                }
-                Some("pending") => {
-                    println!(
-                        "{}",
-                        printable(&format!(
-                            "Request delivered to {target}: {}",
-                            v["reason"].as_str().unwrap_or("")
-                        ))
-                    );
-                }
-                Some("posted") => {
-                    println!(
-                        "{}",
-                        printable(&format!(
-                            "{target} is not reachable directly ({}); the request was posted in topic {} for them. \
-                             Their answer comes back through it. You can also send them this line:",
-                            v["reason"].as_str().unwrap_or(""),
-                            v["topic"].as_str().unwrap_or("?")
-                        ))
-                    );
-                    println!("{}", printable(v["line"].as_str().unwrap_or("")));
-                }
-                _ => {
-                    println!(
-                        "{}",
-                        printable(&format!(
-                            "Could not deliver it now ({}). It stays pending; you can also send them this line:",
-                            v["reason"].as_str().unwrap_or("")
-                        ))
-                    );
-                    println!("{}", printable(v["line"].as_str().unwrap_or("")));
-                }
-            }
+            print_request(&target, &reply);
             Ok(())
         }
         FriendCmd::Accept { query, json } => {
-            let v = call(FriendOp::Accept { query })?;
+            let op = FriendOp::Accept { query };
+            let a: FriendAcceptReply = rt.block_on(dispatch_as(ctx, Request::Friend(op), &mut |_| {}))?;
             if json {
-                return output::json(&v);
+                return output::json(&a);
             }
-            let f = &v["friend"];
-            println!(
-                "{}",
-                printable(&format!(
-                    "Friends with {} ({}); their session here is {}.",
-                    name(f),
-                    f["shortId"].as_str().unwrap_or("?"),
-                    f["session"].as_str().unwrap_or("?")
-                ))
-            );
-            if let Some(topic) = v["viaTopic"].as_str() {
+            let f = &a.friend;
+            let line =
+                format!("Friends with {} ({}); their session here is {}.", f.name, f.short_id, f.session);
+            println!("{}", printable(&line));
+            if let Some(topic) = &a.via_topic {
+                let line =
+                    format!("They were not reachable directly; the accept was posted in topic {topic}.");
+                println!("{}", printable(&line));
+            }
+            if !a.delivered {
+                let why = a.undelivered_reason.as_deref().unwrap_or("");
                 println!(
                     "{}",
-                    printable(&format!(
-                        "They were not reachable directly; the accept was posted in topic {topic}."
-                    ))
+                    printable(&format!("They could not be reached ({why}); send them this line:"))
                 );
-            }
-            if v["delivered"] == false {
-                println!(
-                    "{}",
-                    printable(&format!(
-                        "They could not be reached ({}); send them this line:",
-                        v["undeliveredReason"].as_str().unwrap_or("")
-                    ))
-                );
-                println!("{}", printable(v["line"].as_str().unwrap_or("")));
+                println!("{}", printable(a.line.as_deref().unwrap_or("")));
             }
             Ok(())
         }
         FriendCmd::List { json } => {
-            let doc = ctx.home.friends().load()?;
+            let list = service::friend_list(&ctx.home)?;
             if json {
-                return output::json(&list_json(&doc));
+                return output::json(&list);
             }
-            if doc.friends.is_empty() && doc.incoming.is_empty() && doc.outgoing.is_empty() {
+            if list.friends.is_empty() && list.incoming.is_empty() && list.outgoing.is_empty() {
                 println!("No friends yet: wopr friend request <peer>");
             }
-            for f in &doc.friends {
+            for f in &list.friends {
                 let how = if f.auto_accepted { " (auto-accepted)" } else { "" };
                 println!("{}", printable(&format!("{}  {}  session {}{how}", f.name, f.short_id, f.session)));
             }
-            for r in &doc.incoming {
-                println!(
-                    "{}",
-                    printable(&format!(
-                        "waiting for you: {} ({}) — wopr friend accept {}",
-                        r.name,
-                        r.from.short(),
-                        r.name
-                    ))
+            for r in &list.incoming {
+                let line = format!(
+                    "waiting for you: {} ({}) — wopr friend accept {}",
+                    r.name,
+                    r.from.short(),
+                    r.name
                 );
+                println!("{}", printable(&line));
             }
-            for r in &doc.outgoing {
+            for r in &list.outgoing {
                 println!("{}", printable(&format!("waiting for them: {} ({})", r.name, r.to.short())));
             }
             Ok(())
         }
-        FriendCmd::Remove { name: who } => {
-            let v = call(FriendOp::Remove { query: who })?;
-            println!(
-                "{}",
-                printable(&format!(
-                    "No longer friends with {}; their grant is revoked.",
-                    name(&v["removed"])
-                ))
-            );
+        FriendCmd::Remove { name } => {
+            let op = FriendOp::Remove { query: name };
+            let f: Friend = rt.block_on(dispatch_as(ctx, Request::Friend(op), &mut |_| {}))?;
+            println!("{}", printable(&format!("No longer friends with {}; their grant is revoked.", f.name)));
             Ok(())
         }
         FriendCmd::AutoAccept(c) => auto_accept(ctx, c),
     }
 }
 
-/// The friend list as `wopr friend list --json` prints it (and the agent's `friend_list` tool returns).
-pub(crate) fn list_json(doc: &wopr_store::FriendsFile) -> Value {
-    json!({
-        "friends": doc.friends,
-        "incoming": doc.incoming,
-        "outgoing": doc.outgoing,
-        "autoAccept": doc.auto_accept.patterns(),
-    })
-}
-
-fn name(f: &Value) -> &str {
-    f["name"].as_str().unwrap_or("?")
+fn print_request(target: &str, reply: &FriendRequestReply) {
+    match reply {
+        FriendRequestReply::Accepted { friend } => {
+            let line =
+                format!("Friends with {} ({}): their rule accepted you.", friend.name, friend.short_id);
+            println!("{}", printable(&line));
+        }
+        FriendRequestReply::Pending { reason, .. } => {
+            println!("{}", printable(&format!("Request delivered to {target}: {reason}")));
+        }
+        FriendRequestReply::Posted { topic, reason, line } => {
+            println!(
+                "{}",
+                printable(&format!(
+                    "{target} is not reachable directly ({reason}); the request was posted in topic {topic} for them. \
+                     Their answer comes back through it. You can also send them this line:"
+                ))
+            );
+            println!("{}", printable(line));
+        }
+        FriendRequestReply::Undelivered { reason, line } => {
+            let note = format!(
+                "Could not deliver it now ({reason}). It stays pending; you can also send them this line:"
+            );
+            println!("{}", printable(&note));
+            println!("{}", printable(line));
+        }
+    }
 }
 
 fn auto_accept(ctx: &Ctx, cmd: AutoAcceptCmd) -> Result<()> {
-    let friends = ctx.home.friends();
     match cmd {
         AutoAcceptCmd::Add { pattern } => {
-            let (rule, new) = friends.add_rule(&pattern)?;
+            let change = service::add_rule(&ctx.home, &pattern)?;
+            let rule = &change.rule;
             let note = if rule == "*" { " (anyone: friends still start with `message` only)" } else { "" };
-            let verb = if new { "Added" } else { "Already had" };
+            let verb = if change.changed { "Added" } else { "Already had" };
             println!("{}", printable(&format!("{verb} auto-accept rule {rule}{note}")));
         }
         AutoAcceptCmd::Remove { pattern } => {
-            let rule = friends.remove_rule(&pattern)?;
-            println!("{}", printable(&format!("Removed auto-accept rule {rule}")));
+            let change = service::remove_rule(&ctx.home, &pattern)?;
+            println!("{}", printable(&format!("Removed auto-accept rule {}", change.rule)));
         }
         AutoAcceptCmd::List { json } => {
-            let doc = friends.load()?;
+            let rules = service::friend_list(&ctx.home)?.auto_accept;
             if json {
-                return output::json(&doc.auto_accept.patterns());
+                return output::json(&rules);
             }
-            if doc.auto_accept.patterns().is_empty() {
+            if rules.is_empty() {
                 println!("No auto-accept rules: every friend request waits for you.");
             }
-            for p in doc.auto_accept.patterns() {
+            for p in &rules {
                 println!("{}", printable(p));
             }
         }

@@ -420,10 +420,6 @@ fn clear(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
 }
 
 /// What `discover profile generate` asks a session's AI.
-const PROFILE_PROMPT: &str = "Write this agent's public discovery profile: one JSON object, under 2,000 \
-bytes, saying what it offers and looks for, for example {\"name\": \"...\", \"skills\": [\"...\"]}. \
-Everyone in the topic sees it, so include no secrets, keys or private details. Answer with the JSON object only.";
-
 /// Asks `session`'s AI for profile content (an owner turn, kept in the session's history) and returns
 /// the JSON object it wrote.
 pub async fn generate_profile(ctx: &Ctx, session: &str) -> Result<serde_json::Value> {
@@ -436,8 +432,16 @@ pub async fn generate_profile(ctx: &Ctx, session: &str) -> Result<serde_json::Va
         .map_err(|e| provider_failure(&name, e))?;
     let tools = SessionTools::new(&ctx.home, &name, &meta);
     let spinner = output::spinner(format!("asking {} ({}) for a profile", provider.name(), provider.model()));
-    let outcome =
-        run_turn(&ctx.home, &name, PROFILE_PROMPT, &Source::Owner, provider.as_ref(), &tools, |_| {}).await;
+    let outcome = run_turn(
+        &ctx.home,
+        &name,
+        wopr_daemon::service::discover::PROFILE_PROMPT,
+        &Source::Owner,
+        provider.as_ref(),
+        &tools,
+        |_| {},
+    )
+    .await;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
@@ -446,18 +450,5 @@ pub async fn generate_profile(ctx: &Ctx, session: &str) -> Result<serde_json::Va
         Err(TurnError::Provider(e)) => return Err(provider_failure(&name, e)),
         Err(e) => return Err(e.into()),
     };
-    let object = text.find('{').zip(text.rfind('}')).and_then(|(a, b)| (a < b).then(|| &text[a..=b]));
-    object
-        .and_then(|o| serde_json::from_str::<serde_json::Value>(o).ok())
-        .filter(serde_json::Value::is_object)
-        .ok_or_else(|| {
-            let excerpt: String = text.chars().take(200).collect();
-            Exit {
-                code: 1,
-                message: format!(
-                    "the AI's answer is not a JSON object ({excerpt:?}); try again, or set it yourself with `wopr discover profile set '<json>'`"
-                ),
-            }
-            .into()
-        })
+    Ok(wopr_daemon::service::discover::profile_from_answer(&text)?)
 }
