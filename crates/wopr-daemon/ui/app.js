@@ -239,6 +239,81 @@ const pages = {
     ])];
   },
 
+  async discover() {
+    const [status, peers, requests, profile] = await Promise.all([
+      api("GET", "/discover/status"), api("GET", "/discover/peers?all=true"), api("GET", "/discover/requests"), api("GET", "/discover/profile"),
+    ]);
+    const src = (s) => (s.enabled ? `on, ${s.found} found` : "off") + (s.note ? ` (${s.note})` : "");
+    const content = (c) => h("code", {}, typeof c === "string" ? c : JSON.stringify(c));
+    return [
+      h("h2", {}, "Topics"),
+      status.topics.length ? table(["Topic", "Peers", "Neighbours", ""], status.topics.map((t) => [t.name, t.peers, t.neighbors,
+        h("button", { "aria-label": `Leave ${t.name}`, onclick: () => confirmThen(`Leave ${t.name}? Your profile is withdrawn there.`, async () => {
+          await api("DELETE", `/discover/topics/${encodeURIComponent(t.name)}`); await route(); say(`Left ${t.name}`);
+        }) }, "Leave")])) : h("p", {}, "No topics joined."),
+      formOf(async (f) => { await api("POST", "/discover/topics", { topic: f.get("topic") }); await route(); say(`Joined ${f.get("topic")}`); },
+        field("Topic", h("input", { name: "topic", required: true, autocomplete: "off", maxlength: 128 })),
+        h("button", { type: "submit" }, "Join")),
+      h("h2", {}, "Peers online"),
+      peers.length ? table(["Id", "Topic", "Profile", "Filter", ""], peers.map((p) => [p.id, p.topic, content(p.content),
+        p.verdict === "filtered" ? `filtered: ${p.reason || ""}` : p.verdict,
+        h("button", { "aria-label": `Connect to ${p.id}`, onclick: async () => {
+          try { const c = await api("POST", "/discover/connect", { peer: p.publicKey, message: "" }); await route(); say(`Connected: ${p.id} accepted (${c.reason})`); } catch (e) { say(e.message, true); }
+        } }, "Connect")])) : h("p", {}, "Nobody seen right now (peers are listed only while online)."),
+      h("h2", {}, "Connect requests waiting"),
+      requests.length ? table(["From", "Profile", "Note", ""], requests.map((r) => [r.peer.id, content(r.peer.content), r.note,
+        h("span", {}, ...[true, false].map((accept) => h("button", { class: accept ? "" : "danger", onclick: async () => {
+          try { await api("POST", `/discover/requests/${encodeURIComponent(r.peer.publicKey)}`, { accept }); await route(); say(accept ? "Accepted" : "Declined"); } catch (e) { say(e.message, true); }
+        } }, accept ? "Accept" : "Decline")))])) : h("p", {}, "None."),
+      h("h2", {}, "Your profile"),
+      formOf(async (f) => {
+        let v; try { v = JSON.parse(f.get("content")); } catch (e) { throw new Error(`The profile must be a JSON object: ${e.message}`); }
+        const r = await api("PUT", "/discover/profile", v); await route(); say(`Profile set (${r.bytes} bytes)${r.announced ? " and announced" : ""}`);
+      },
+      field("Content (JSON)", h("textarea", { name: "content", rows: 3, required: true }, JSON.stringify(profile.content))),
+      h("button", { type: "submit" }, "Publish")),
+      h("h2", {}, "Bootstrap and layers"),
+      table(["Source", "State"], [["Static (discover.bootstrap)", src(status.sources.staticNodes)], ["Known peers", src(status.sources.knownPeers)],
+        ["LAN (mDNS)", src(status.sources.mdns)], ["Mainline DHT", src(status.sources.dht)],
+        ["Only-list", status.only ? `${status.only.length} keys` : "off"], ["Content filter", status.filter], ["Accept", status.accept]]),
+    ];
+  },
+
+  async friends() {
+    const f = await api("GET", "/friends");
+    return [
+      h("h2", {}, "Friends"),
+      f.friends.length ? table(["Name", "Id", "Session", "Since", ""], f.friends.map((x) => [x.name + (x.autoAccepted ? " (auto)" : ""), x.shortId, x.session, time(x.since),
+        h("button", { class: "danger", "aria-label": `Remove ${x.name}`, onclick: () => confirmThen(`End the friendship with ${x.name}? Their grant is revoked.`, async () => {
+          await api("DELETE", `/friends/${encodeURIComponent(x.publicKey)}`); await route(); say(`Removed ${x.name}`);
+        }) }, "Remove")])) : h("p", {}, "No friends yet."),
+      h("h2", {}, "Waiting for you"),
+      f.incoming.length ? table(["Name", "Id", "Received", ""], f.incoming.map((r) => [r.name, r.from.slice(0, 8), time(r.receivedAt),
+        h("button", { "aria-label": `Accept ${r.name}`, onclick: async () => {
+          try { const a = await api("POST", "/friends/accept", { query: r.from }); await route(); say(`Friends with ${a.friend.name}`); } catch (e) { say(e.message, true); }
+        } }, "Accept")])) : h("p", {}, "None."),
+      h("h2", {}, "Waiting for them"),
+      f.outgoing.length ? table(["Name", "Id", "Sent"], f.outgoing.map((r) => [r.name, r.to.slice(0, 8), time(r.sentAt)])) : h("p", {}, "None."),
+      h("h2", {}, "Send a request or paste a line"),
+      formOf(async (fd) => {
+        const q = fd.get("target").trim();
+        if (q.startsWith("FRIEND_")) { const a = await api("POST", "/friends/accept", { query: q }); await route(); say(`Friends with ${a.friend.name}`); return; }
+        const r = await api("POST", "/friends/requests", { target: q }); await route();
+        say(r.status === "accepted" ? `Friends with ${r.friend.name}` : `Request ${r.status}: ${r.reason}`);
+      },
+      field("Peer, id, key, or a FRIEND_REQUEST / FRIEND_ACCEPT line", h("input", { name: "target", required: true, autocomplete: "off" })),
+      h("button", { type: "submit" }, "Send")),
+      h("h2", {}, "Auto-accept rules"),
+      f.autoAccept.length ? table(["Rule", ""], f.autoAccept.map((rule) => [rule,
+        h("button", { class: "danger", "aria-label": `Remove rule ${rule}`, onclick: async () => {
+          try { await api("DELETE", `/friends/auto-accept/${encodeURIComponent(rule)}`); await route(); say(`Removed rule ${rule}`); } catch (e) { say(e.message, true); }
+        } }, "Remove")])) : h("p", {}, "None: every request waits for you."),
+      formOf(async (fd) => { const r = await api("POST", "/friends/auto-accept", { pattern: fd.get("pattern") }); await route(); say(`Rule ${r.rule} ${r.changed ? "added" : "already there"}`); },
+        field("Pattern (*, a name, or a|b)", h("input", { name: "pattern", required: true, autocomplete: "off" })),
+        h("button", { type: "submit" }, "Add rule")),
+    ];
+  },
+
   async identity() {
     const me = await api("GET", "/identity");
     return [

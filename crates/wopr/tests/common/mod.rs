@@ -76,6 +76,9 @@ pub struct ApiDaemon<'a> {
 pub fn start_api_daemon(h: &TestHome) -> ApiDaemon<'_> {
     let out = h.wopr().args(["id", "init"]).output().expect("wopr id init");
     assert!(out.status.success(), "id init: {}", stderr(&out));
+    // A topic joined through the API never reaches the public DHT.
+    let out = h.wopr().args(["config", "set", "discover.dht", "false"]).output().expect("wopr config set");
+    assert!(out.status.success(), "config set: {}", stderr(&out));
     let out = h
         .wopr()
         .env("WOPR_P2P_BIND", "127.0.0.1:0")

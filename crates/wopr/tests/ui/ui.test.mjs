@@ -111,6 +111,31 @@ await step("create an invite with a QR code, claim it on a second daemon, revoke
   await shot(pageA, "peers-revoked");
 });
 
+await step("discover: join a topic, publish a profile; friends: add and remove an auto-accept rule", async () => {
+  const topic = `ui-${process.pid}-${Date.now()}`;
+  await pageA.goto(`${apiA}/#discover`);
+  await pageA.getByLabel("Topic").fill(topic);
+  await pageA.getByRole("button", { name: "Join" }).click();
+  await pageA.getByRole("cell", { name: topic, exact: true }).waitFor();
+  await pageA.getByLabel("Content (JSON)").fill('{"name": "UI test"}');
+  await pageA.getByRole("button", { name: "Publish" }).click();
+  await pageA.getByText(/Profile set \(\d+ bytes\) and announced/).waitFor();
+  await pageA.getByLabel("Content (JSON)").fill("not json");
+  await pageA.getByRole("button", { name: "Publish" }).click();
+  await pageA.getByText(/must be a JSON object/).waitFor();
+  await shot(pageA, "discover");
+  await accessible(pageA, "discover");
+
+  await pageA.goto(`${apiA}/#friends`);
+  await pageA.getByLabel("Pattern (*, a name, or a|b)").fill("alice|bob");
+  await pageA.getByRole("button", { name: "Add rule" }).click();
+  await pageA.getByRole("cell", { name: "alice|bob", exact: true }).waitFor();
+  await shot(pageA, "friends");
+  await accessible(pageA, "friends");
+  await pageA.getByRole("button", { name: "Remove rule alice|bob" }).click();
+  await pageA.getByText("None: every request waits for you.").waitFor();
+});
+
 for (const page of ["audit", "providers", "sandbox", "identity", "config"]) {
   await step(`the ${page} page renders and is accessible`, async () => {
     await pageA.goto(`${apiA}/#${page}`);
