@@ -14,7 +14,7 @@ pub enum ClientError {
     #[error("{message}")]
     Daemon {
         /// Exit code to use.
-        code: i32,
+        code: wopr_store::ExitCode,
         /// Its message.
         message: String,
     },
@@ -28,10 +28,10 @@ pub enum ClientError {
 
 impl ClientError {
     /// The exit code for the CLI.
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> wopr_store::ExitCode {
         match self {
             ClientError::Daemon { code, .. } => *code,
-            _ => 1,
+            _ => wopr_store::ExitCode::Failure,
         }
     }
 }

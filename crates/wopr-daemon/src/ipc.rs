@@ -138,8 +138,8 @@ pub enum Reply {
     Ok(serde_json::Value),
     /// Failure, with the CLI exit code to use.
     Error {
-        /// Exit code (DESIGN section 5).
-        code: i32,
+        /// Exit code (DESIGN section 5), a number on the wire.
+        code: wopr_store::ExitCode,
         /// What went wrong, for the user.
         message: String,
     },
@@ -150,7 +150,7 @@ impl Reply {
     pub fn of<T: Serialize>(result: crate::service::ApiResult<T>) -> Reply {
         match result {
             Ok(v) => Reply::Ok(serde_json::to_value(v).unwrap_or_default()),
-            Err(e) => Reply::Error { code: e.code.code(), message: e.message },
+            Err(e) => Reply::Error { code: e.code, message: e.message },
         }
     }
 }

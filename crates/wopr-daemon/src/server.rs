@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use wopr_identity::PublicId;
 use wopr_p2p::discovery::DiscoverSettings;
 use wopr_p2p::{Node, NodeConfig, P2pError};
-use wopr_store::{Home, write_atomic};
+use wopr_store::{ExitCode, Home, write_atomic};
 
 use crate::AgentBackend;
 use crate::ipc::{DiscoverOp, Hints, InjectStatus, LoginLink, Reply, Request, TokenReply};
@@ -151,7 +151,7 @@ async fn serve(core: Arc<Core>, conn: UnixStream) {
     });
     let reply = match request {
         Ok(req) => handle(&core, req, &tx).await,
-        Err(e) => Reply::Error { code: 3, message: format!("malformed request: {e}") },
+        Err(e) => Reply::Error { code: ExitCode::Invalid, message: format!("malformed request: {e}") },
     };
     let _ = tx.send(reply);
     drop(tx);
@@ -233,7 +233,7 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         Request::NetReport { peer, wait } => {
             let peer = match peer.as_deref().map(PublicId::parse).transpose() {
                 Ok(p) => p,
-                Err(e) => return Reply::Error { code: 3, message: format!("peer: {e}") },
+                Err(e) => return Reply::Error { code: ExitCode::Invalid, message: format!("peer: {e}") },
             };
             let report = node.net_report(peer.as_ref(), std::time::Duration::from_secs(wait)).await;
             Reply::Ok(serde_json::to_value(report).unwrap_or_default())
@@ -242,6 +242,8 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         | Request::Stop
         | Request::Status
         | Request::Token { .. }
-        | Request::UiLogin => Reply::Error { code: 1, message: "internal: request handled elsewhere".into() },
+        | Request::UiLogin => {
+            Reply::Error { code: ExitCode::Failure, message: "internal: request handled elsewhere".into() }
+        }
     }
 }

@@ -121,7 +121,7 @@ const pages = {
       log.scrollTop = log.scrollHeight;
       return t;
     };
-    for (const m of s.conversation) add(m.role === "user" ? m.source : m.role, m.content);
+    for (const m of s.messages) add(m.role === "user" ? m.source : m.role, m.content);
     const input = h("textarea", { name: "message", required: true, id: "message" });
     return [
       h("h2", {}, `Chat: ${name}`),

@@ -227,7 +227,7 @@ mod tests {
         assert_eq!(read_certificates(&der_path).unwrap(), vec![der]);
         for bad in [junk, dir.path().join("missing")] {
             let e = read_certificates(&bad).unwrap_err();
-            assert_eq!(e.exit_code(), 3);
+            assert_eq!(e.exit_code(), wopr_store::ExitCode::Invalid);
             assert!(e.to_string().contains("p2p.relayCa"), "{e}");
         }
     }
@@ -239,11 +239,14 @@ mod tests {
         let custom: RelayChoice = "https://relay.example.org".parse().unwrap();
         assert!(matches!(&custom, RelayChoice::Custom(_)));
         assert!(custom.to_string().starts_with("https://relay.example.org"));
-        assert_eq!("ftp://x".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
+        assert_eq!("ftp://x".parse::<RelayChoice>().unwrap_err().exit_code(), wopr_store::ExitCode::Invalid);
         let two: RelayChoice = "https://a.example.org, https://b.example.org".parse().unwrap();
         assert!(matches!(&two, RelayChoice::Custom(urls) if urls.len() == 2), "{two:?}");
         assert_eq!(two.to_string().parse::<RelayChoice>().unwrap(), two);
-        assert_eq!("https://a.example.org,ftp://b".parse::<RelayChoice>().unwrap_err().exit_code(), 3);
+        assert_eq!(
+            "https://a.example.org,ftp://b".parse::<RelayChoice>().unwrap_err().exit_code(),
+            wopr_store::ExitCode::Invalid
+        );
     }
 
     #[test]
@@ -274,7 +277,7 @@ mod tests {
             assert_eq!(parse_switch(KEY_MDNS, text).unwrap(), on, "{text}");
         }
         let e = parse_switch(KEY_MDNS, "sometimes").unwrap_err();
-        assert_eq!(e.exit_code(), 3);
+        assert_eq!(e.exit_code(), wopr_store::ExitCode::Invalid);
         assert!(e.to_string().contains("discover.mdns"), "{e}");
     }
 }

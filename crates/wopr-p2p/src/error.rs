@@ -2,7 +2,7 @@
 
 use thiserror::Error;
 use wopr_proto::ErrorCode;
-use wopr_store::StoreError;
+use wopr_store::{ExitCode, StoreError};
 
 /// A P2P failure. [`P2pError::exit_code`] is the CLI's exit code for it.
 #[derive(Debug, Error)]
@@ -24,6 +24,10 @@ pub enum P2pError {
     /// A token, key, peer reference or argument is invalid (exit code 3).
     #[error("{0}")]
     Invalid(String),
+    /// No peer this node knows or sees matches the name or id given (exit code 3, as any bad
+    /// argument; the HTTP API says 404).
+    #[error("{0}")]
+    NoSuchPeer(String),
     /// The peer could not be reached (exit code 6).
     #[error("peer {peer} is offline or unreachable: {reason}")]
     PeerOffline {
@@ -69,17 +73,27 @@ pub(crate) fn human_ms(ms: u64) -> String {
     }
 }
 
+/// The exit code of a peer's refusal (the wire byte has the same number).
+pub fn refusal_exit(code: ErrorCode) -> ExitCode {
+    match code {
+        ErrorCode::Rejected => ExitCode::Rejected,
+        ErrorCode::Invalid => ExitCode::Invalid,
+        ErrorCode::RateLimited => ExitCode::RateLimited,
+        ErrorCode::VersionMismatch => ExitCode::VersionMismatch,
+        ErrorCode::Unauthorized => ExitCode::Unauthorized,
+    }
+}
+
 impl P2pError {
-    /// The CLI exit code: 1 offline, 2 rejected, 3 invalid, 4 rate limited, 5 version mismatch,
-    /// 6 peer offline, 7 unauthorized.
-    pub fn exit_code(&self) -> i32 {
+    /// The exit code: a failure when this node is offline, the refusal's own code, invalid input,
+    /// the peer offline.
+    pub fn exit_code(&self) -> ExitCode {
         match self {
-            P2pError::Offline(_) => 1,
-            P2pError::Refused { code, .. } => code.exit_code(),
-            P2pError::Invalid(_) | P2pError::Protocol { .. } => 3,
-            P2pError::PeerOffline { .. } | P2pError::ConnectionLost { .. } => 6,
-            P2pError::Store(e) if e.is_invalid_input() => 3,
-            P2pError::Store(_) => 1,
+            P2pError::Offline(_) => ExitCode::Failure,
+            P2pError::Refused { code, .. } => refusal_exit(*code),
+            P2pError::Invalid(_) | P2pError::NoSuchPeer(_) | P2pError::Protocol { .. } => ExitCode::Invalid,
+            P2pError::PeerOffline { .. } | P2pError::ConnectionLost { .. } => ExitCode::PeerOffline,
+            P2pError::Store(e) => e.exit_code(),
         }
     }
 
@@ -110,15 +124,15 @@ mod tests {
 
     #[test]
     fn exit_codes_follow_the_design() {
-        let refused = |code| P2pError::refused(code, "x").exit_code();
-        assert_eq!(P2pError::Offline("x".into()).exit_code(), 1);
+        let refused = |code| P2pError::refused(code, "x").exit_code().code();
+        assert_eq!(P2pError::Offline("x".into()).exit_code().code(), 1);
         assert_eq!(refused(ErrorCode::Rejected), 2);
-        assert_eq!(P2pError::Invalid("bad token".into()).exit_code(), 3);
+        assert_eq!(P2pError::Invalid("bad token".into()).exit_code().code(), 3);
         assert_eq!(refused(ErrorCode::RateLimited), 4);
         assert_eq!(refused(ErrorCode::VersionMismatch), 5);
-        assert_eq!(P2pError::PeerOffline { peer: "a".into(), reason: "b".into() }.exit_code(), 6);
+        assert_eq!(P2pError::PeerOffline { peer: "a".into(), reason: "b".into() }.exit_code().code(), 6);
         assert_eq!(refused(ErrorCode::Unauthorized), 7);
-        assert_eq!(P2pError::Store(StoreError::InvalidPeer("x".into())).exit_code(), 3);
+        assert_eq!(P2pError::Store(StoreError::InvalidPeer("x".into())).exit_code().code(), 3);
     }
 
     #[test]

@@ -118,9 +118,9 @@ mod tests {
         assert_eq!(token.hints, ["127.0.0.1:1"]);
         let bad =
             |s: &[String], c: &[Capability]| create_invite(&alice, &bob, s, c, None, vec![]).unwrap_err();
-        assert_eq!(bad(&[], &[Capability::Inject]).exit_code(), 3);
-        assert_eq!(bad(&["../x".into()], &[Capability::Inject]).exit_code(), 3);
-        assert_eq!(bad(&["dev".into()], &[]).exit_code(), 3);
+        assert_eq!(bad(&[], &[Capability::Inject]).exit_code(), wopr_store::ExitCode::Invalid);
+        assert_eq!(bad(&["../x".into()], &[Capability::Inject]).exit_code(), wopr_store::ExitCode::Invalid);
+        assert_eq!(bad(&["dev".into()], &[]).exit_code(), wopr_store::ExitCode::Invalid);
         let expired =
             create_invite(&alice, &bob, &["dev".into()], &[Capability::Inject], Some(0), vec![]).unwrap();
         assert!(parse_invite(&expired).unwrap_err().to_string().contains("expired"));
@@ -137,7 +137,7 @@ mod tests {
         assert_eq!(accepted_sessions(&token, vec!["dev".into()]).unwrap(), ["dev"]);
         for answer in [hostile, "../x", "other"] {
             let e = accepted_sessions(&token, vec!["dev".into(), answer.into()]).unwrap_err();
-            assert_eq!(e.exit_code(), 3);
+            assert_eq!(e.exit_code(), wopr_store::ExitCode::Invalid);
             assert!(!e.to_string().contains('\x1b'), "{e}");
         }
     }

@@ -295,7 +295,7 @@ impl Node {
                 let key = PublicId::parse(query).map_err(|e| P2pError::Invalid(e.to_string()))?;
                 Ok((key, self.inner.hints_for(&key).await))
             }
-            Err(StoreError::NotFound(msg)) => Err(P2pError::Invalid(msg)),
+            Err(StoreError::NotFound(msg)) => Err(P2pError::NoSuchPeer(msg)),
             Err(e) => Err(e.into()),
         }
     }

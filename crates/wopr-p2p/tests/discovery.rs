@@ -124,7 +124,7 @@ async fn an_accepted_connect_leaves_the_state_of_a_claimed_invite() {
     assert!(a.backend.injects.lock().unwrap().is_empty());
     // Another session on a is out of reach.
     let e = c.node.log(&a.id().short(), "main", "hi").await.unwrap_err();
-    assert_eq!(e.exit_code(), 7, "unauthorized: {e}");
+    assert_eq!(e.exit_code().code(), 7, "unauthorized: {e}");
     a.node.shutdown().await;
     c.node.shutdown().await;
 }
@@ -137,7 +137,7 @@ async fn connect_policies_never_and_ask_decide_and_say_why() {
     c.node.join("bars").await.unwrap();
     until("c sees a", || sees(&c, "bars", &[&a])).await;
     let e = c.node.connect(&a.id().short(), None, "").await.unwrap_err();
-    assert_eq!(e.exit_code(), 2, "{e}");
+    assert_eq!(e.exit_code().code(), 2, "{e}");
     assert!(e.to_string().contains("does not accept connect requests"), "{e}");
     assert!(a.home.access().load().unwrap().grants.is_empty());
 

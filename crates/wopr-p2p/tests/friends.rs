@@ -67,7 +67,7 @@ async fn an_auto_accept_rule_makes_friends_at_once_with_message_only_and_a_sessi
     b.node.log(&a.id().short(), on_a.as_str(), "hi alice").await.unwrap();
     assert_eq!(a.backend.logs.lock().unwrap()[0].session, on_a.as_str());
     let e = b.node.log(&a.id().short(), "main", "x").await.unwrap_err();
-    assert_eq!(e.exit_code(), 7, "{e}");
+    assert_eq!(e.exit_code().code(), 7, "{e}");
     a.node.shutdown().await;
     b.node.shutdown().await;
 }

@@ -12,7 +12,7 @@ use wopr_store::{Capability, Decision};
 fn code(r: &Result<DoneStatus, P2pError>) -> i32 {
     match r {
         Ok(_) => 0,
-        Err(e) => e.exit_code(),
+        Err(e) => e.exit_code().code(),
     }
 }
 
@@ -114,7 +114,7 @@ async fn revoke_closes_the_open_connection_at_once_and_the_next_inject_is_unauth
     let (r, ()) =
         tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(pending, revoke) }).await.unwrap();
     assert!(r.is_err(), "the answer in progress must stop");
-    assert_eq!(r.unwrap_err().exit_code(), 7);
+    assert_eq!(r.unwrap_err().exit_code().code(), 7);
     // The turn was cancelled on the issuer's side, not left running.
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(*alice.backend.dropped.lock().unwrap(), 1);
@@ -131,13 +131,13 @@ async fn tokens_are_bound_single_use_and_expire() {
 
     // Stolen: carol is not the subject.
     let stolen = carol.node.claim(&token).await.unwrap_err();
-    assert_eq!(stolen.exit_code(), 7, "{stolen}");
+    assert_eq!(stolen.exit_code().code(), 7, "{stolen}");
     assert!(alice.home.access().load().unwrap().grants.is_empty());
 
     // The subject can still claim it, once.
     bob.node.claim(&token).await.unwrap();
     let reused = bob.node.claim(&token).await.unwrap_err();
-    assert_eq!((reused.exit_code(), reused.code()), (3, Some(ErrorCode::Invalid)), "{reused}");
+    assert_eq!((reused.exit_code().code(), reused.code()), (3, Some(ErrorCode::Invalid)), "{reused}");
     assert!(reused.to_string().contains("already used"), "{reused}");
 
     // Expired tokens are refused before anything is sent.
@@ -151,13 +151,13 @@ async fn tokens_are_bound_single_use_and_expire() {
     )
     .unwrap();
     let err = bob.node.claim(&expired).await.unwrap_err();
-    assert_eq!(err.exit_code(), 3);
+    assert_eq!(err.exit_code().code(), 3);
     assert!(err.to_string().contains("expired"), "{err}");
 
     // Garbage is invalid, and so is claiming one's own invite. (The issuer's own expiry check is
     // exercised by tests/hostile.rs, which sends an expired claim past the client.)
-    assert_eq!(bob.node.claim("wop1://garbage").await.unwrap_err().exit_code(), 3);
-    assert_eq!(alice.node.claim(&token).await.unwrap_err().exit_code(), 3);
+    assert_eq!(bob.node.claim("wop1://garbage").await.unwrap_err().exit_code().code(), 3);
+    assert_eq!(alice.node.claim(&token).await.unwrap_err().exit_code().code(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -171,7 +171,7 @@ async fn the_31st_inject_in_a_minute_is_rate_limited_with_a_retry_time() {
     }
     let (r, _) = inject(&bob, &peer, "dev", "one too many").await;
     let err = r.unwrap_err();
-    assert_eq!((err.exit_code(), err.code()), (4, Some(ErrorCode::RateLimited)));
+    assert_eq!((err.exit_code().code(), err.code()), (4, Some(ErrorCode::RateLimited)));
     let retry = err.retry_after_ms().unwrap();
     assert!(retry > 0 && retry <= 60_000, "{retry}");
     assert!(err.to_string().contains("30 injects per minute"), "{err}");
@@ -263,7 +263,7 @@ async fn a_failing_session_and_an_unreachable_peer_have_clear_errors() {
     let peer = alice.id().to_hex();
     let (r, _) = inject(&bob, &peer, "broken", "hi").await;
     let err = r.unwrap_err();
-    assert_eq!(err.exit_code(), 2);
+    assert_eq!(err.exit_code().code(), 2);
     assert!(err.to_string().contains("provider unavailable"), "{err}");
 
     alice.node.shutdown().await;

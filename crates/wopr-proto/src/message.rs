@@ -60,11 +60,6 @@ impl ErrorCode {
             v => return Err(CodecError::UnknownTag { what: "error code", value: u64::from(v) }),
         })
     }
-
-    /// The process exit code the CLI uses for this refusal.
-    pub fn exit_code(self) -> i32 {
-        i32::from(self.as_u8())
-    }
 }
 
 /// Ask the peer's AI (capability `inject`). Author-signed.

@@ -3,24 +3,47 @@
 
 use std::fmt;
 
+pub use wopr_store::ExitCode;
+
 /// An error that carries its exit code.
 #[derive(Debug)]
 pub struct Exit {
-    pub code: i32,
+    pub code: ExitCode,
     pub message: String,
 }
 
-pub const INVALID: i32 = 3;
-
 impl Exit {
+    /// An error ending with `code`.
+    pub fn new(code: ExitCode, message: impl Into<String>) -> Self {
+        Exit { code, message: message.into() }
+    }
+
+    /// Invalid input (exit code 3).
     pub fn invalid(message: impl Into<String>) -> Self {
-        Exit { code: INVALID, message: message.into() }
+        Exit::new(ExitCode::Invalid, message)
+    }
+
+    /// A failure (exit code 1).
+    pub fn failure(message: impl Into<String>) -> Self {
+        Exit::new(ExitCode::Failure, message)
     }
 }
 
 impl From<wopr_daemon::service::ApiError> for Exit {
     fn from(e: wopr_daemon::service::ApiError) -> Self {
-        Exit { code: e.code.code(), message: e.message }
+        Exit { code: e.code, message: e.message }
+    }
+}
+
+impl From<wopr_p2p::P2pError> for Exit {
+    fn from(e: wopr_p2p::P2pError) -> Self {
+        Exit { code: e.exit_code(), message: e.to_string() }
+    }
+}
+
+impl From<wopr_daemon::client::ClientError> for Exit {
+    fn from(e: wopr_daemon::client::ClientError) -> Self {
+        Exit { code: e.exit_code(), message: e.to_string() }
     }
 }
 
@@ -32,24 +55,59 @@ impl fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-/// The exit code for an error: an explicit `Exit`, 3 for invalid input from the store, else 1.
-pub fn code_of(err: &anyhow::Error) -> i32 {
+/// A process status that is no exit code of WOPR's own: the status of a command run for the user
+/// (`wopr sandbox run` exits with it), or [`INTERRUPTED`]. The message, if any, is printed.
+#[derive(Debug)]
+pub struct Status {
+    pub status: i32,
+    pub message: String,
+}
+
+/// The status of a command Ctrl+C stopped: 128 + SIGINT, as a shell reports it.
+pub const INTERRUPTED: i32 = 130;
+
+impl Status {
+    pub fn new(status: i32, message: impl Into<String>) -> Self {
+        Status { status, message: message.into() }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Status {}
+
+/// The process status for an error: a command's own status, the code an `Exit` or a core error names,
+/// invalid input from the store or a malformed key, else a failure.
+pub fn status_of(err: &anyhow::Error) -> i32 {
+    if let Some(s) = err.downcast_ref::<Status>() {
+        return s.status;
+    }
+    code_of(err).code()
+}
+
+/// The exit code for an error (see [`status_of`]).
+pub fn code_of(err: &anyhow::Error) -> ExitCode {
     for cause in err.chain() {
         if let Some(e) = cause.downcast_ref::<Exit>() {
             return e.code;
         }
-        if let Some(e) = cause.downcast_ref::<wopr_store::StoreError>()
-            && e.is_invalid_input()
-        {
-            return INVALID;
+        if let Some(e) = cause.downcast_ref::<wopr_daemon::service::ApiError>() {
+            return e.code;
+        }
+        if let Some(e) = cause.downcast_ref::<wopr_store::StoreError>() {
+            return e.exit_code();
         }
         if let Some(wopr_identity::IdentityError::InvalidPublicKey(_)) =
             cause.downcast_ref::<wopr_identity::IdentityError>()
         {
-            return INVALID;
+            return ExitCode::Invalid;
         }
     }
-    1
+    ExitCode::Failure
 }
 
 /// The exit status when the reader of stdout went away (`wopr ... | head -1`): 128 + SIGPIPE, what a

@@ -13,7 +13,7 @@ fn main() {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { exit::INVALID } else { 0 };
+            let code = if e.use_stderr() { exit::ExitCode::Invalid.code() } else { 0 };
             if let Err(io) = e.print()
                 && io.kind() == std::io::ErrorKind::BrokenPipe
             {
@@ -29,6 +29,6 @@ fn main() {
             std::process::exit(exit::CLOSED_PIPE);
         }
         output::print_error(&err);
-        std::process::exit(exit::code_of(&err));
+        std::process::exit(exit::status_of(&err));
     }
 }

@@ -528,9 +528,9 @@ fn discovery_and_friends_work_over_the_api_as_through_the_cli() {
         assert_eq!(status["sources"]["staticNodes"]["enabled"], true, "{status}");
         assert_eq!(status["sources"]["dht"]["enabled"], false, "{status}");
 
-        // A connect-request ends in a grant on A and a peer on B; a stranger is bad input.
+        // A connect-request ends in a grant on A and a peer on B; nobody by that name: 404 (exit code 3).
         let (s, p) = send(&b, M::POST, "/discover/connect", Some(json!({"peer": "nobody"}))).await;
-        assert_eq!((s, p["exitCode"].clone()), (StatusCode::BAD_REQUEST, json!(3)), "{p}");
+        assert_eq!((s, p["exitCode"].clone()), (StatusCode::NOT_FOUND, json!(3)), "{p}");
         let body = json!({"peer": short_a, "message": "hello from the API"});
         let (s, c) = send(&b, M::POST, "/discover/connect", Some(body)).await;
         assert_eq!(s, StatusCode::OK, "{c}");

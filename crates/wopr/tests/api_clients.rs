@@ -69,9 +69,18 @@ fn the_openai_and_a2a_sdks_stream_from_a_session_and_schemathesis_finds_no_fault
             .output()
             .unwrap()
     };
-    let out =
-        schemathesis(&["--exclude-path-regex", "(inject|completions|pull|rotate)", "--max-examples", "30"]);
+    let out = schemathesis(&[
+        "--exclude-path-regex",
+        "(inject|completions|pull|rotate|generate)",
+        "--max-examples",
+        "30",
+    ]);
     assert!(out.status.success(), "schemathesis:\n{}\n{}", stdout(&out), stderr(&out));
-    let out = schemathesis(&["--include-path-regex", "(inject|completions|rotate)", "--max-examples", "4"]);
+    let out = schemathesis(&[
+        "--include-path-regex",
+        "(inject|completions|rotate|generate)",
+        "--max-examples",
+        "4",
+    ]);
     assert!(out.status.success(), "schemathesis (turns, rotation):\n{}\n{}", stdout(&out), stderr(&out));
 }

@@ -22,7 +22,8 @@ pub const PROFILE_PROMPT: &str = "Write this agent's public discovery profile: o
 bytes, saying what it offers and looks for, for example {\"name\": \"...\", \"skills\": [\"...\"]}. \
 Everyone in the topic sees it, so include no secrets, keys or private details. Answer with the JSON object only.";
 
-/// The JSON object in an AI's answer to [`PROFILE_PROMPT`] (models wrap it in prose or code fences).
+/// The JSON object in an AI's answer to [`PROFILE_PROMPT`] (models wrap it in prose or code fences). An
+/// answer without one is the provider's failure (HTTP 502), not the caller's.
 pub fn profile_from_answer(text: &str) -> ApiResult<Value> {
     let object = text.find('{').zip(text.rfind('}')).and_then(|(a, b)| (a < b).then(|| &text[a..=b]));
     object.and_then(|o| serde_json::from_str::<Value>(o).ok()).filter(Value::is_object).ok_or_else(|| {
@@ -30,6 +31,7 @@ pub fn profile_from_answer(text: &str) -> ApiResult<Value> {
         ApiError::failure(format!(
             "the AI's answer is not a JSON object ({excerpt:?}); try again, or set it yourself with `wopr discover profile set '<json>'`"
         ))
+        .of_kind(Kind::Upstream)
     })
 }
 

@@ -75,14 +75,14 @@ impl From<P2pError> for ApiError {
         // What a peer said or failed to do is the peer's answer, not this daemon's fault or the
         // caller's input.
         let kind = match e {
-            P2pError::Store(StoreError::NotFound(_)) => Kind::NotFound,
+            P2pError::Store(StoreError::NotFound(_)) | P2pError::NoSuchPeer(_) => Kind::NotFound,
             P2pError::Refused { .. }
             | P2pError::Protocol { .. }
             | P2pError::PeerOffline { .. }
             | P2pError::ConnectionLost { .. } => Kind::Upstream,
             _ => Kind::Plain,
         };
-        ApiError { code: ExitCode::from_code(e.exit_code()), kind, message: e.to_string() }
+        ApiError { code: e.exit_code(), kind, message: e.to_string() }
     }
 }
 

@@ -7,7 +7,7 @@ pub mod discover;
 pub mod error;
 mod p2p;
 mod security;
-mod sessions;
+pub mod sessions;
 mod system;
 pub mod types;
 

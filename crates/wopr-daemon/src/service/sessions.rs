@@ -4,7 +4,7 @@ use tokio::sync::mpsc;
 use wopr_agent::policy::{SessionTools, Source, Taint, session_taint, trust_of};
 use wopr_agent::{TurnError, TurnEvent, run_turn};
 use wopr_providers::{ErrorKind, ProviderName};
-use wopr_store::{ExitCode, HistoryMessage, MessageStatus, Role, SessionMeta, SessionName};
+use wopr_store::{ExitCode, HistoryMessage, Home, MessageStatus, Role, SessionMeta, SessionName};
 
 use super::error::Kind;
 use super::types::{
@@ -27,6 +27,7 @@ pub fn parse_provider(p: &str) -> ApiResult<Option<String>> {
 pub fn taint_view(t: &Taint) -> TaintView {
     TaintView {
         source: t.seen.source.to_string(),
+        label: t.seen.source.label(),
         trust: t.trust.as_str().to_string(),
         since_message: t.seen.first_id,
         since: t.seen.first_ms,
@@ -65,54 +66,105 @@ fn summary(name: &SessionName, meta: &SessionMeta, messages: u64, last: Option<u
     }
 }
 
-impl Core {
-    /// Every session, by name.
-    pub fn sessions(&self) -> ApiResult<Vec<SessionSummary>> {
-        let sessions = self.home.sessions().list()?;
-        if sessions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let history = self.home.history()?;
-        let activity = history.activity()?;
-        Ok(sessions
-            .iter()
-            .map(|(name, meta)| {
-                let (count, last) = activity.get(name.as_str()).copied().unwrap_or((0, None));
-                summary(name, meta, count, last)
-            })
-            .collect())
+/// Every session, by name.
+pub fn list(home: &Home) -> ApiResult<Vec<SessionSummary>> {
+    let sessions = home.sessions().list()?;
+    if sessions.is_empty() {
+        return Ok(Vec::new());
     }
-
-    /// Creates a session.
-    pub fn create_session(&self, req: CreateSession) -> ApiResult<SessionSummary> {
-        let name = SessionName::new(&req.name)?;
-        let provider = req.provider.as_deref().map(parse_provider).transpose()?.flatten();
-        let sessions = self.home.sessions();
-        let mut meta = sessions.create(&name, req.context.as_deref().unwrap_or(""), provider, req.model)?;
-        if req.sandbox == Some(false) {
-            meta = sessions.update(&name, |m| m.sandbox = false)?;
-        }
-        self.bus.send(BusEvent::SessionCreated { session: name.to_string() });
-        Ok(summary(&name, &meta, 0, None))
-    }
-
-    /// A session with its context and the newest `limit` messages.
-    pub fn session(&self, name: &str, limit: Option<usize>) -> ApiResult<SessionDetail> {
-        let limit = check_limit(limit)?;
-        let name = SessionName::new(name)?;
-        let sessions = self.home.sessions();
-        let meta = sessions.get(&name)?;
-        let context = sessions.context(&name)?;
-        let history = self.home.history()?;
-        let messages = history.messages(&name, limit)?;
-        let taint = session_taint(&history, &name)?;
-        Ok(SessionDetail {
-            summary: summary(&name, &meta, history.count(&name)?, history.last_activity(&name)?),
-            context,
-            trust: taint.as_ref().map_or("owner", |t| t.trust.as_str()).to_string(),
-            taint: taint.as_ref().map(taint_view),
-            conversation: messages.into_iter().map(message_view).collect(),
+    let activity = home.history()?.activity()?;
+    Ok(sessions
+        .iter()
+        .map(|(name, meta)| {
+            let (count, last) = activity.get(name.as_str()).copied().unwrap_or((0, None));
+            summary(name, meta, count, last)
         })
+        .collect())
+}
+
+/// Creates a session.
+pub fn create(home: &Home, req: CreateSession) -> ApiResult<SessionSummary> {
+    let name = SessionName::new(&req.name)?;
+    let provider = req.provider.as_deref().map(parse_provider).transpose()?.flatten();
+    let sessions = home.sessions();
+    let mut meta = sessions.create(&name, req.context.as_deref().unwrap_or(""), provider, req.model)?;
+    if req.sandbox == Some(false) {
+        meta = sessions.update(&name, |m| m.sandbox = false)?;
+    }
+    Ok(summary(&name, &meta, 0, None))
+}
+
+/// A session with its context, trust and the newest `limit` messages (at most 100,000, the default).
+pub fn detail(home: &Home, name: &str, limit: Option<usize>) -> ApiResult<SessionDetail> {
+    let limit = check_limit(limit)?;
+    let name = SessionName::new(name)?;
+    let sessions = home.sessions();
+    let meta = sessions.get(&name)?;
+    let context = sessions.context(&name)?;
+    let history = home.history()?;
+    let messages = history.messages(&name, limit)?;
+    let taint = session_taint(&history, &name)?;
+    Ok(SessionDetail {
+        name: name.to_string(),
+        id: meta.id,
+        provider: meta.provider,
+        model: meta.model,
+        created: meta.created,
+        sandbox: meta.sandbox,
+        message_count: history.count(&name)?,
+        last_activity: history.last_activity(&name)?,
+        context,
+        trust: taint.as_ref().map_or("owner", |t| t.trust.as_str()).to_string(),
+        taint: taint.as_ref().map(taint_view),
+        messages: messages.into_iter().map(message_view).collect(),
+    })
+}
+
+/// Deletes a session, its context and its history.
+pub fn delete(home: &Home, name: &str) -> ApiResult<Deleted> {
+    let name = SessionName::new(name)?;
+    home.sessions().get(&name)?;
+    let removed = home.history()?.delete_session(&name)?;
+    home.sessions().delete(&name)?;
+    Ok(Deleted { name: name.to_string(), removed })
+}
+
+/// Sets a session's provider (`auto` for detection at each inject) and model.
+pub fn set_provider(home: &Home, name: &str, req: SetProvider) -> ApiResult<SessionSummary> {
+    let name = SessionName::new(name)?;
+    let provider = parse_provider(&req.provider)?;
+    let meta = home.sessions().update(&name, |m| {
+        m.provider = provider;
+        m.model = req.model;
+    })?;
+    let history = home.history()?;
+    Ok(summary(&name, &meta, history.count(&name)?, history.last_activity(&name)?))
+}
+
+/// Stores a message from `source` without an answer.
+pub fn log(home: &Home, name: &str, message: &str, source: &Source) -> ApiResult<()> {
+    let name = SessionName::new(name)?;
+    home.sessions().get(&name)?;
+    home.history()?.append(&name, Role::User, message, MessageStatus::Ok, source, None)?;
+    Ok(())
+}
+
+impl Core {
+    /// [`list`].
+    pub fn sessions(&self) -> ApiResult<Vec<SessionSummary>> {
+        list(&self.home)
+    }
+
+    /// [`create`], announced on the bus.
+    pub fn create_session(&self, req: CreateSession) -> ApiResult<SessionSummary> {
+        let created = create(&self.home, req)?;
+        self.bus.send(BusEvent::SessionCreated { session: created.name.clone() });
+        Ok(created)
+    }
+
+    /// [`detail`].
+    pub fn session(&self, name: &str, limit: Option<usize>) -> ApiResult<SessionDetail> {
+        detail(&self.home, name, limit)
     }
 
     /// That the session exists (before a streamed answer starts, so a missing one is a 404).
@@ -133,34 +185,21 @@ impl Core {
         })
     }
 
-    /// Deletes a session, its context and its history.
+    /// [`delete`], announced on the bus.
     pub fn delete_session(&self, name: &str) -> ApiResult<Deleted> {
-        let name = SessionName::new(name)?;
-        self.home.sessions().get(&name)?;
-        let removed = self.home.history()?.delete_session(&name)?;
-        self.home.sessions().delete(&name)?;
-        self.bus.send(BusEvent::SessionDeleted { session: name.to_string() });
-        Ok(Deleted { name: name.to_string(), removed })
+        let deleted = delete(&self.home, name)?;
+        self.bus.send(BusEvent::SessionDeleted { session: deleted.name.clone() });
+        Ok(deleted)
     }
 
-    /// Sets a session's provider (and model).
+    /// [`set_provider`].
     pub fn set_provider(&self, name: &str, req: SetProvider) -> ApiResult<SessionSummary> {
-        let name = SessionName::new(name)?;
-        let provider = parse_provider(&req.provider)?;
-        let meta = self.home.sessions().update(&name, |m| {
-            m.provider = provider;
-            m.model = req.model;
-        })?;
-        let history = self.home.history()?;
-        Ok(summary(&name, &meta, history.count(&name)?, history.last_activity(&name)?))
+        set_provider(&self.home, name, req)
     }
 
-    /// Stores a message without an answer.
+    /// [`log`].
     pub fn log(&self, name: &str, message: &str, source: &Source) -> ApiResult<()> {
-        let name = SessionName::new(name)?;
-        self.home.sessions().get(&name)?;
-        self.home.history()?.append(&name, Role::User, message, MessageStatus::Ok, source, None)?;
-        Ok(())
+        log(&self.home, name, message, source)
     }
 
     /// Runs a turn in a local session for `source`: its answer streams to `events` as it comes; the

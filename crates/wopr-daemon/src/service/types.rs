@@ -35,6 +35,8 @@ pub struct SessionSummary {
 pub struct TaintView {
     /// The source (`p2p:<key>`, `cron:<job>`, ...).
     pub source: String,
+    /// The source in words, for people.
+    pub label: String,
     /// Its trust level.
     pub trust: String,
     /// The first message it wrote.
@@ -56,21 +58,34 @@ pub struct MessageView {
     pub trust: String,
 }
 
-/// A session with its context and conversation.
+/// A session with its context and conversation: `GET /sessions/{name}` and `wopr session show --json`.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionDetail {
-    /// What a listing shows.
-    #[serde(flatten)]
-    pub summary: SessionSummary,
+    /// Its name.
+    pub name: String,
+    /// Stable random id (hex).
+    pub id: String,
+    /// Provider name; absent for auto-detection at each inject.
+    pub provider: Option<String>,
+    /// Model override.
+    pub model: Option<String>,
+    /// Creation time, ms since the Unix epoch.
+    pub created: u64,
+    /// Whether the session's own tools run sandboxed.
+    pub sandbox: bool,
+    /// Stored messages in all.
+    pub message_count: u64,
+    /// Time of the last message, ms since the Unix epoch.
+    pub last_activity: Option<u64>,
     /// The context (system prompt).
     pub context: String,
     /// `owner`, or the trust its taint gives the owner's turns.
     pub trust: String,
     /// Set when a less trusted source wrote into the history.
     pub taint: Option<TaintView>,
-    /// The conversation, oldest first.
-    pub conversation: Vec<MessageView>,
+    /// The newest messages asked for, oldest first.
+    pub messages: Vec<MessageView>,
 }
 
 /// `POST /sessions`.
@@ -592,6 +607,7 @@ pub struct ProfileSet {
 pub struct GenerateProfile {
     /// The session whose AI writes the content (default `main`).
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9_:()-]+(\.[A-Za-z0-9_:()-]+)*\.?$", max_length = 128)]
     pub session: Option<String>,
 }
 
@@ -609,9 +625,11 @@ pub struct SuggestedProfile {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConnectRequest {
     /// A peer seen in a topic: short id, full id or profile name.
+    #[schema(min_length = 1, max_length = 256)]
     pub peer: String,
     /// The session wanted.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9_:()-]+(\.[A-Za-z0-9_:()-]+)*\.?$", max_length = 128)]
     pub session: Option<String>,
     /// Why, for the other side's owner or AI.
     #[serde(default)]
@@ -653,7 +671,7 @@ pub struct Decided {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct FriendTarget {
     /// A peer seen in a topic, a name or id from peers or access, or a full key.
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, max_length = 256)]
     pub target: String,
 }
 

@@ -160,7 +160,7 @@ impl Node {
         note: &str,
     ) -> Result<Connected, P2pError> {
         let (topic, profile) = self.inner.discovery.find(peer).ok_or_else(|| {
-            P2pError::Invalid(format!(
+            P2pError::NoSuchPeer(format!(
                 "no peer {peer:?} in your topics right now: see `wopr discover peers` (peers are listed only while online)"
             ))
         })?;

@@ -71,6 +71,14 @@ const EARLY_ANNOUNCES: [Duration; 3] =
 /// overlay dropped (a full neighbour evicts one while the swarm's passive views are still empty).
 const REJOIN_FIRST: Duration = Duration::from_secs(1);
 const REJOIN_MAX: Duration = Duration::from_secs(30);
+/// How long after connecting a member first checks that it lists its static bootstrap nodes, then the
+/// gap between checks while one is missing (doubling up to [`ISLAND_MAX`]) and once all are there. A
+/// member of a connected swarm hears every member's announces; one that does not hear a bootstrap
+/// node's is in an island the overlay formed (a few nodes whose neighbours are all each other, seen
+/// when many join at once), and dialling the bootstrap node again joins it to the rest.
+const ISLAND_FIRST: Duration = Duration::from_secs(3);
+const ISLAND_MAX: Duration = Duration::from_secs(300);
+const ISLAND_SETTLED: Duration = Duration::from_secs(60);
 /// How long a member must have been listed before a link to it brings no share: by then it has heard
 /// the early announces of everyone who joined with it (the last comes 3.5 s after connecting).
 const SETTLED_MEMBER: Duration = Duration::from_secs(10);
@@ -446,6 +454,20 @@ impl Inner {
         ids
     }
 
+    /// The static bootstrap nodes (`discover.bootstrap`) `topic` does not list.
+    fn unlisted_bootstrap(&self, topic: &str) -> Vec<EndpointId> {
+        let entries = lock(&self.discovery.settings).bootstrap.clone();
+        let state = lock(&self.discovery.state);
+        let listed: Vec<EndpointId> =
+            state.table.peers(Some(topic)).filter_map(|(_, e)| endpoint_of(&e.profile.author)).collect();
+        let me = endpoint_of(&self.me);
+        entries
+            .iter()
+            .filter_map(|e| bootstrap::parse_entry(e).ok().map(|(id, _)| id))
+            .filter(|id| Some(*id) != me && !listed.contains(id))
+            .collect()
+    }
+
     /// Handles one gossip message of `topic` relayed by `from`; returns how many new peers it listed.
     pub(crate) fn on_topic_message(self: &Arc<Self>, topic: &str, bytes: &[u8], from: PublicId) -> usize {
         let message = match TopicMessage::parse(bytes) {
@@ -618,6 +640,8 @@ async fn run_topic(
     let far = || Instant::now() + Duration::from_secs(3600);
     let mut rejoin_wait = REJOIN_FIRST;
     let mut rejoin_at = Some(Instant::now() + rejoin_wait);
+    let mut island_wait = ISLAND_FIRST;
+    let mut island_at: Option<Instant> = None;
     loop {
         let mut share = false;
         tokio::select! {
@@ -631,6 +655,7 @@ async fn run_topic(
                     Some(Ok(Event::NeighborUp(peer))) => {
                         rejoin_at = None;
                         rejoin_wait = REJOIN_FIRST;
+                        island_at.get_or_insert_with(|| Instant::now() + ISLAND_FIRST);
                         if neighbors.fetch_add(1, Ordering::Relaxed) == 0 {
                             // Connected to the swarm (again): tell all of it, through the broadcast tree,
                             // and again a few times soon, for those who are joining at this moment.
@@ -676,6 +701,19 @@ async fn run_topic(
                 }
                 rejoin_wait = (rejoin_wait * 2).min(REJOIN_MAX);
                 rejoin_at = Some(Instant::now() + rejoin_wait);
+            }
+            () = tokio::time::sleep_until(island_at.unwrap_or_else(far)), if island_at.is_some() => {
+                let Some(inner) = inner.upgrade() else { return };
+                let missing = inner.unlisted_bootstrap(&topic);
+                if missing.is_empty() {
+                    island_wait = ISLAND_FIRST;
+                    island_at = Some(Instant::now() + ISLAND_SETTLED);
+                } else {
+                    tracing::debug!(topic, missing = missing.len(), "a bootstrap node is not listed; dialling it again");
+                    let _ = sender.join_peers(missing).await;
+                    island_at = Some(Instant::now() + island_wait);
+                    island_wait = (island_wait * 2).min(ISLAND_MAX);
+                }
             }
             () = wake.notified() => next_announce = Instant::now(),
             _ = expiry.tick() => {

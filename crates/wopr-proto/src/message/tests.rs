@@ -114,7 +114,7 @@ fn error_codes_are_the_cli_exit_codes() {
         (ErrorCode::Unauthorized, 7),
     ];
     for (code, exit) in codes {
-        assert_eq!(code.exit_code(), exit);
+        assert_eq!(wopr_store::ExitCode::from_code(i32::from(code.as_u8())).code(), exit);
         assert_eq!(ErrorCode::from_u8(code.as_u8()), Ok(code));
     }
     assert!(ErrorCode::from_u8(6).is_err());

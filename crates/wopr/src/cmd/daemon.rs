@@ -40,14 +40,14 @@ fn foreground(ctx: &Ctx) -> Result<()> {
     // Work still on blocking threads (a sandboxed command, a model's prompt) is not waited for.
     rt.shutdown_timeout(Duration::from_millis(500));
     result.map_err(|e| match e {
-        wopr_daemon::DaemonError::AlreadyRunning(_) => Exit { code: 1, message: e.to_string() }.into(),
+        wopr_daemon::DaemonError::AlreadyRunning(_) => Exit::failure(e.to_string()).into(),
         e => anyhow::Error::from(e),
     })
 }
 
 fn start(ctx: &Ctx) -> Result<()> {
     if let Some(pid) = lifecycle::running_pid(&ctx.home) {
-        return Err(Exit { code: 1, message: format!("the daemon is already running (pid {pid})") }.into());
+        return Err(Exit::failure(format!("the daemon is already running (pid {pid})")).into());
     }
     ctx.home.load_identity()?.ok_or_else(|| anyhow::anyhow!("no identity yet: run `wopr id init` first"))?;
     let log_path = lifecycle::log_path(&ctx.home);
@@ -72,10 +72,10 @@ fn start(ctx: &Ctx) -> Result<()> {
     loop {
         if let Some(status) = child.try_wait()? {
             let tail = read_from(&log_path, log_start).unwrap_or_default();
-            return Err(Exit {
-                code: 1,
-                message: format!("the daemon exited at start ({status}):\n{}", tail.trim_end()),
-            }
+            return Err(Exit::failure(format!(
+                "the daemon exited at start ({status}):\n{}",
+                tail.trim_end()
+            ))
             .into());
         }
         if let Some(stream) = rt.block_on(client::connect(&ctx.home))
@@ -89,10 +89,10 @@ fn start(ctx: &Ctx) -> Result<()> {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(Exit {
-                code: 1,
-                message: format!("the daemon did not answer within 30 s; see {}", log_path.display()),
-            }
+            return Err(Exit::failure(format!(
+                "the daemon did not answer within 30 s; see {}",
+                log_path.display()
+            ))
             .into());
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -105,11 +105,10 @@ fn status(ctx: &Ctx, json: bool) -> Result<()> {
         if json {
             output::json(&serde_json::json!({"running": false}))?;
         }
-        return Err(Exit { code: 1, message: "the daemon is not running: `wopr daemon start`".into() }.into());
+        return Err(Exit::failure("the daemon is not running: `wopr daemon start`").into());
     };
-    let s = rt
-        .block_on(client::call_as::<DaemonStatus>(stream, &Request::Status, |_| {}))
-        .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+    let s =
+        rt.block_on(client::call_as::<DaemonStatus>(stream, &Request::Status, |_| {})).map_err(Exit::from)?;
     if json {
         let mut v = serde_json::to_value(&s)?;
         v["running"] = true.into();
@@ -140,7 +139,7 @@ fn token(ctx: &Ctx, rotate: bool) -> Result<()> {
         Some(stream) => {
             let v: TokenReply = rt
                 .block_on(client::call_as(stream, &Request::Token { rotate }, |_| {}))
-                .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+                .map_err(Exit::from)?;
             v.token
         }
         None if rotate => wopr_daemon::token::rotate(&ctx.home)?,
@@ -160,11 +159,10 @@ fn token(ctx: &Ctx, rotate: bool) -> Result<()> {
 pub fn ui(ctx: &Ctx, open: bool) -> Result<()> {
     let rt = super::runtime()?;
     let Some(stream) = rt.block_on(client::connect(&ctx.home)) else {
-        return Err(Exit { code: 1, message: "the daemon is not running: `wopr daemon start`".into() }.into());
+        return Err(Exit::failure("the daemon is not running: `wopr daemon start`").into());
     };
-    let link: LoginLink = rt
-        .block_on(client::call_as(stream, &Request::UiLogin, |_| {}))
-        .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+    let link: LoginLink =
+        rt.block_on(client::call_as(stream, &Request::UiLogin, |_| {})).map_err(Exit::from)?;
     let url = link.url.as_str();
     println!("{url}");
     eprintln!(
@@ -203,7 +201,7 @@ fn read_from(path: &std::path::Path, offset: u64) -> std::io::Result<String> {
 fn logs(ctx: &Ctx, follow: bool) -> Result<()> {
     let path = lifecycle::log_path(&ctx.home);
     if !path.exists() {
-        return Err(Exit { code: 1, message: format!("no daemon log yet at {}", path.display()) }.into());
+        return Err(Exit::failure(format!("no daemon log yet at {}", path.display())).into());
     }
     let mut offset = 0;
     let mut out = std::io::stdout();
@@ -236,11 +234,7 @@ fn stop(ctx: &Ctx) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     while lifecycle::alive(pid) {
         if Instant::now() > deadline {
-            return Err(Exit {
-                code: 1,
-                message: format!("the daemon (pid {pid}) did not stop within 15 s"),
-            }
-            .into());
+            return Err(Exit::failure(format!("the daemon (pid {pid}) did not stop within 15 s")).into());
         }
         std::thread::sleep(Duration::from_millis(50));
     }

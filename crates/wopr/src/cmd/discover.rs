@@ -98,15 +98,10 @@ fn decide(ctx: &Ctx, rt: &tokio::runtime::Runtime, peer: String, accept: bool) -
 /// Runs `op` on the daemon, whose answer is a `T`; discovery state lives there.
 pub(crate) async fn daemon_op<T: DeserializeOwned>(ctx: &Ctx, op: DiscoverOp) -> Result<T> {
     let Some(stream) = client::connect(&ctx.home).await else {
-        return Err(Exit {
-            code: 1,
-            message: "no daemon is running: topics are held by the daemon (`WOPR_TOPICS=<topic> wopr daemon start`) or by a foreground `wopr discover join <topic>`".into(),
-        }
+        return Err(Exit::failure("no daemon is running: topics are held by the daemon (`WOPR_TOPICS=<topic> wopr daemon start`) or by a foreground `wopr discover join <topic>`")
         .into());
     };
-    client::call_as(stream, &Request::Discover(op), |_| {})
-        .await
-        .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() }.into())
+    client::call_as(stream, &Request::Discover(op), |_| {}).await.map_err(|e| Exit::from(e).into())
 }
 
 fn topic_line(t: &TopicStatus) -> String {
@@ -156,7 +151,7 @@ async fn join(ctx: &Ctx, topic: String, json: bool) -> Result<()> {
         });
         // Ctrl+C stops watching; the daemon stays in the topic.
         tokio::select! {
-            r = watching => { r.map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?; }
+            r = watching => { r.map_err(Exit::from)?; }
             _ = tokio::signal::ctrl_c() => {}
         }
         return Ok(());

@@ -17,9 +17,7 @@ pub async fn dispatch(
     on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<Value, Exit> {
     if let Some(stream) = client::connect(&ctx.home).await {
-        return client::call(stream, &request, on_delta)
-            .await
-            .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() });
+        return client::call(stream, &request, on_delta).await.map_err(Exit::from);
     }
     let node = start_node(ctx).await?;
     if let Request::Friend(op) = request {
@@ -28,9 +26,7 @@ pub async fn dispatch(
         return match reply {
             wopr_daemon::ipc::Reply::Ok(v) => Ok(v),
             wopr_daemon::ipc::Reply::Error { code, message } => Err(Exit { code, message }),
-            wopr_daemon::ipc::Reply::Delta(_) => {
-                Err(Exit { code: 1, message: "unexpected streamed answer".into() })
-            }
+            wopr_daemon::ipc::Reply::Delta(_) => Err(Exit::failure("unexpected streamed answer")),
         };
     }
     let result = match request {
@@ -66,7 +62,7 @@ pub async fn dispatch_as<T: serde::de::DeserializeOwned>(
     on_delta: &mut (dyn FnMut(&str) + Send),
 ) -> Result<T, Exit> {
     let v = dispatch(ctx, request, on_delta).await?;
-    serde_json::from_value(v).map_err(|e| Exit { code: 1, message: format!("the daemon's answer: {e}") })
+    serde_json::from_value(v).map_err(|e| Exit::failure(format!("the daemon's answer: {e}")))
 }
 
 /// A node for this identity with the configured network settings.
@@ -74,8 +70,8 @@ pub async fn start_node(ctx: &Ctx) -> Result<Node, Exit> {
     let identity = ctx
         .home
         .load_identity()
-        .map_err(|e| Exit { code: 1, message: e.to_string() })?
-        .ok_or_else(|| Exit { code: 1, message: "no identity yet: run `wopr id init`".into() })?
+        .map_err(|e| Exit::failure(e.to_string()))?
+        .ok_or_else(|| Exit::failure("no identity yet: run `wopr id init`"))?
         .identity;
     let config = NodeConfig::load(&ctx.home).map_err(p2p_exit)?;
     Node::start(identity, ctx.home.clone(), config, AgentBackend::new(ctx.home.clone()))
@@ -84,7 +80,7 @@ pub async fn start_node(ctx: &Ctx) -> Result<Node, Exit> {
 }
 
 pub fn p2p_exit(e: P2pError) -> Exit {
-    Exit { code: e.exit_code(), message: e.to_string() }
+    Exit::from(e)
 }
 
 /// The key of a peer named in access.json or peers.json (name, short id, full id), or a full id.

@@ -13,7 +13,7 @@ use wopr_store::{Capability, Grant, PeerRecord, SessionName, now_ms};
 use super::Ctx;
 use super::node::{dispatch_as, p2p_exit, peer_key};
 use crate::cli::{AccessArgs, AccessCmd, InviteArgs, InviteCmd, PeersArgs, PeersCmd};
-use crate::exit::Exit;
+use crate::exit::{Exit, ExitCode};
 use crate::output;
 
 pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
@@ -49,14 +49,11 @@ pub fn invite(ctx: &Ctx, args: InviteArgs) -> Result<()> {
         Some(stream) => {
             let v: Hints = rt
                 .block_on(wopr_daemon::client::call_as(stream, &Request::Hints, |_| {}))
-                .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() })?;
+                .map_err(Exit::from)?;
             v.hints
         }
         None => {
-            return Err(Exit {
-                code: 1,
-                message: "no daemon is running: start it with `wopr daemon start` so the invite carries an address where the recipient can reach you".into(),
-            }
+            return Err(Exit::failure("no daemon is running: start it with `wopr daemon start` so the invite carries an address where the recipient can reach you")
             .into());
         }
     };
@@ -102,10 +99,11 @@ pub fn inject(ctx: &Ctx, target: &str, message: &str) -> Result<()> {
             eprintln!("Logged in {peer}:{session} (your capability is `message`: no AI answer)");
             Ok(())
         }
-        other => {
-            Err(Exit { code: 2, message: format!("the peer ended the answer: {}", output::printable(other)) }
-                .into())
-        }
+        other => Err(Exit::new(
+            ExitCode::Rejected,
+            format!("the peer ended the answer: {}", output::printable(other)),
+        )
+        .into()),
     }
 }
 

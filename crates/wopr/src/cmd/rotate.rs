@@ -34,13 +34,12 @@ pub(crate) async fn rotate_and_tell(ctx: &Ctx, reason: &str) -> Result<RotateRep
     if let Some(stream) = wopr_daemon::client::connect(&ctx.home).await {
         return wopr_daemon::client::call_as(stream, &Request::Rotate { reason: reason.into() }, |_| {})
             .await
-            .map_err(|e| Exit { code: e.exit_code(), message: e.to_string() });
+            .map_err(Exit::from);
     }
     let reason = RotationReason::parse(reason).ok_or_else(|| {
         Exit::invalid(format!("unknown reason {reason:?}: scheduled, compromise or upgrade"))
     })?;
-    let (identity, record) =
-        ctx.home.rotate_identity(reason).map_err(|e| Exit { code: 1, message: e.to_string() })?;
+    let (identity, record) = ctx.home.rotate_identity(reason).map_err(|e| Exit::failure(e.to_string()))?;
     let view = wopr_daemon::service::identity_view(&identity);
     let node = start_node(ctx).await?;
     let report = node.broadcast_rotation(&record).await;

@@ -9,7 +9,7 @@ use wopr_sandbox::{Backend, Command, DockerSandbox, ExitStatus, Policy, Trust};
 
 use super::Ctx;
 use crate::cli::SandboxCmd;
-use crate::exit::Exit;
+use crate::exit::{Exit, Status};
 use crate::output;
 
 pub fn run(ctx: &Ctx, cmd: SandboxCmd) -> Result<()> {
@@ -68,9 +68,8 @@ fn exec(
     };
     let workspace = workspace.unwrap_or_else(|| workspaces_root(&ctx.home).join("exec"));
     let policy = Policy::for_trust(trust, workspace).hide(ctx.home.root());
-    let sandbox = backend.create().map_err(|e| Exit { code: 1, message: e.to_string() })?;
-    let output =
-        sandbox.run(&policy, &Command::new(argv)).map_err(|e| Exit { code: 1, message: e.to_string() })?;
+    let sandbox = backend.create().map_err(|e| Exit::failure(e.to_string()))?;
+    let output = sandbox.run(&policy, &Command::new(argv)).map_err(|e| Exit::failure(e.to_string()))?;
     if json {
         return output::json(&output);
     }
@@ -90,7 +89,7 @@ fn exec(
         ExitStatus::Exited(code) => code.max(1),
         ExitStatus::Signaled(signal) => 128 + signal,
     };
-    Err(Exit { code, message: String::new() }.into())
+    Err(Status::new(code, "").into())
 }
 
 fn build_image() -> Result<()> {
@@ -106,7 +105,7 @@ fn build_image() -> Result<()> {
             bar.set_position(u64::from(p.step));
             bar.set_message(p.message.clone());
         })
-        .map_err(|e| Exit { code: 1, message: e.to_string() })?;
+        .map_err(|e| Exit::failure(e.to_string()))?;
     bar.finish_and_clear();
     println!("built {} (from scratch, with a static busybox; nothing was pulled)", docker.image());
     Ok(())

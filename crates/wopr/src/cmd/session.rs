@@ -3,51 +3,39 @@
 use std::io::{IsTerminal, Write};
 
 use anyhow::{Result, anyhow};
-use serde_json::{Value, json};
-use wopr_agent::policy::{SessionTools, Source, Taint, session_taint, tainted_workspace, trust_of};
+use serde_json::json;
+use wopr_agent::policy::{SessionTools, Source, session_taint, tainted_workspace};
 use wopr_agent::{TurnError, TurnEvent, run_turn};
-use wopr_providers::{ErrorKind, ProviderName};
-use wopr_store::{HistoryMessage, MessageStatus, Role, SessionMeta, SessionName};
+use wopr_providers::ProviderName;
+use wopr_store::{HistoryMessage, MessageStatus, Role, SessionName};
 
 use super::Ctx;
 use crate::cli::{OnOff, SessionCmd};
-use crate::exit::Exit;
+use crate::exit::{Exit, INTERRUPTED, Status};
 use crate::output;
+use wopr_daemon::service::sessions;
+use wopr_daemon::service::types::{CreateSession, SetProvider};
 
 pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
     match cmd {
         SessionCmd::Create { name, context, provider, model, sandbox } => {
-            let name = SessionName::new(&name)?;
-            let provider = provider.map(|p| parse_provider(&p)).transpose()?.flatten();
-            let context =
-                context.map(|c| output::arg_or_stdin(&c, "context")).transpose()?.unwrap_or_default();
-            let mut meta = ctx.home.sessions().create(&name, &context, provider, model)?;
-            if sandbox == OnOff::Off {
-                meta = ctx.home.sessions().update(&name, |m| m.sandbox = false)?;
-            }
-            println!("Created session {name} (provider: {}{})", provider_label(&meta), sandbox_label(&meta));
+            let context = context.map(|c| output::arg_or_stdin(&c, "context")).transpose()?;
+            let req = CreateSession { name, context, provider, model, sandbox: Some(sandbox == OnOff::On) };
+            let s = sessions::create(&ctx.home, req)?;
+            let label = provider_label(s.provider.as_deref(), s.model.as_deref());
+            println!("Created session {} (provider: {label}{})", s.name, sandbox_label(s.sandbox));
             Ok(())
         }
         SessionCmd::SetSandbox { name, mode } => {
             let name = SessionName::new(&name)?;
             let meta = ctx.home.sessions().update(&name, |m| m.sandbox = mode == OnOff::On)?;
-            println!("Session {name}: {}", sandbox_label(&meta).trim_start_matches(", "));
+            println!("Session {name}: {}", sandbox_label(meta.sandbox).trim_start_matches(", "));
             Ok(())
         }
         SessionCmd::Inject { name, message, json } => inject(ctx, &name, &message, json),
         SessionCmd::Log { name, message } => {
-            let name = SessionName::new(&name)?;
             let message = output::arg_or_stdin(&message, "message")?;
-            ctx.home.sessions().get(&name)?;
-            ctx.home.history()?.append(
-                &name,
-                Role::User,
-                &message,
-                MessageStatus::Ok,
-                &Source::Owner,
-                None,
-            )?;
-            Ok(())
+            Ok(sessions::log(&ctx.home, &name, &message, &Source::Owner)?)
         }
         SessionCmd::List { json } => list(ctx, json),
         SessionCmd::Show { name, limit, json } => show(ctx, &name, limit, json),
@@ -55,37 +43,27 @@ pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
         SessionCmd::Fork { name, new, owner_only } => fork(ctx, &name, &new, owner_only),
         SessionCmd::Clear { name, yes } => clear(ctx, &name, yes),
         SessionCmd::SetProvider { name, provider, model } => {
-            let name = SessionName::new(&name)?;
-            let provider = parse_provider(&provider)?;
-            let meta = ctx.home.sessions().update(&name, |m| {
-                m.provider = provider;
-                m.model = model;
-            })?;
-            println!("Session {name} now uses {}", provider_label(&meta));
+            let s = sessions::set_provider(&ctx.home, &name, SetProvider { provider, model })?;
+            println!(
+                "Session {} now uses {}",
+                s.name,
+                provider_label(s.provider.as_deref(), s.model.as_deref())
+            );
             Ok(())
         }
     }
 }
 
-/// A provider name, or `None` for `auto`.
-fn parse_provider(p: &str) -> Result<Option<String>> {
-    if p == "auto" {
-        return Ok(None);
-    }
-    p.parse::<ProviderName>().map_err(Exit::invalid)?;
-    Ok(Some(p.to_string()))
-}
-
-fn sandbox_label(meta: &SessionMeta) -> &'static str {
-    match meta.sandbox {
+fn sandbox_label(sandbox: bool) -> &'static str {
+    match sandbox {
         true => "",
         false => ", sandbox off for your own turns; peers' turns stay sandboxed",
     }
 }
 
-fn provider_label(meta: &SessionMeta) -> String {
-    let p = meta.provider.as_deref().unwrap_or("auto");
-    match &meta.model {
+fn provider_label(provider: Option<&str>, model: Option<&str>) -> String {
+    let p = provider.unwrap_or("auto");
+    match model {
         Some(m) => format!("{p}, model {m}"),
         None => p.to_string(),
     }
@@ -157,18 +135,14 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
     }
     let outcome = match result {
         None => {
-            return Err(Exit {
-                code: 130,
-                message: format!("interrupted; your message is kept in the history of {name}"),
-            }
-            .into());
+            let message = format!("interrupted; your message is kept in the history of {name}");
+            return Err(Status::new(INTERRUPTED, message).into());
         }
         Some(Err(TurnError::Provider(e))) => return Err(provider_failure(&name, e)),
         Some(Err(TurnError::ToolRefused(r))) => {
-            return Err(Exit {
-                code: 1,
-                message: format!("{r}\n  your message is kept in the history of {name}, marked as failed"),
-            }
+            return Err(Exit::failure(format!(
+                "{r}\n  your message is kept in the history of {name}, marked as failed"
+            ))
             .into());
         }
         Some(Err(e)) => return Err(e.into()),
@@ -191,124 +165,63 @@ fn inject(ctx: &Ctx, name: &str, message: &str, json: bool) -> Result<()> {
 }
 
 fn provider_failure(name: &SessionName, e: wopr_providers::ProviderError) -> anyhow::Error {
-    let code = match e.kind {
-        ErrorKind::RateLimited { .. } => 4,
-        _ => 1,
-    };
-    Exit {
-        code,
-        message: format!(
-            "{e}\n  what to do: {}\n  your message is kept in the history of {name}, marked as failed",
-            e.hint()
-        ),
-    }
-    .into()
+    Exit::from(wopr_daemon::service::provider_failure(name, e)).into()
 }
 
 fn list(ctx: &Ctx, json: bool) -> Result<()> {
-    let sessions = ctx.home.sessions().list()?;
-    let history = if sessions.is_empty() { None } else { Some(ctx.home.history()?) };
-    let mut rows = Vec::new();
-    for (name, meta) in &sessions {
-        let (count, last) = match &history {
-            Some(h) => (h.count(name)?, h.last_activity(name)?),
-            None => (0, None),
-        };
-        rows.push((name, meta, count, last));
-    }
+    let rows = sessions::list(&ctx.home)?;
     if json {
-        let out: Vec<_> = rows
-            .iter()
-            .map(|(name, meta, count, last)| {
-                json!({
-                    "name": name, "id": meta.id, "provider": meta.provider, "model": meta.model,
-                    "created": meta.created, "messages": count, "lastActivity": last,
-                })
-            })
-            .collect();
-        return output::json(&out);
+        return output::json(&rows);
     }
     if rows.is_empty() {
         println!("No sessions yet: create one with `wopr session create <name> \"<context>\"`");
         return Ok(());
     }
-    let w = rows.iter().map(|r| r.0.as_str().len()).max().unwrap_or(4).max(4) + 2;
+    let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4) + 2;
     println!("{:<w$}{:<26}{:<10}LAST ACTIVITY", "NAME", "PROVIDER", "MESSAGES");
-    for (name, meta, count, last) in rows {
-        let last = last.map(output::time).unwrap_or_else(|| "-".into());
-        println!("{:<w$}{:<26}{:<10}{last}", name.as_str(), provider_label(meta), count);
+    for s in &rows {
+        let last = s.last_activity.map(output::time).unwrap_or_else(|| "-".into());
+        let provider = provider_label(s.provider.as_deref(), s.model.as_deref());
+        println!("{:<w$}{provider:<26}{:<10}{last}", s.name, s.messages);
     }
     Ok(())
 }
 
 fn show(ctx: &Ctx, name: &str, limit: Option<usize>, json: bool) -> Result<()> {
-    let name = SessionName::new(name)?;
-    let sessions = ctx.home.sessions();
-    let meta = sessions.get(&name)?;
-    let context = sessions.context(&name)?;
-    let history = ctx.home.history()?;
-    let messages = history.messages(&name, limit)?;
-    let taint = session_taint(&history, &name)?;
+    let d = sessions::detail(&ctx.home, name, limit)?;
     if json {
-        let messages: Vec<Value> = messages.iter().map(message_json).collect::<Result<_>>()?;
-        return output::json(&json!({
-            "name": name, "id": meta.id, "provider": meta.provider, "model": meta.model,
-            "created": meta.created, "sandbox": meta.sandbox,
-            "trust": taint.as_ref().map_or("owner", |t| t.trust.as_str()),
-            "taint": taint.as_ref().map(taint_json),
-            "context": context, "messages": messages,
-        }));
+        return output::json(&d);
     }
-    println!("Session {name}");
-    println!("  provider: {}", provider_label(&meta));
-    println!("  created:  {}", output::time(meta.created));
-    match &taint {
+    println!("Session {}", d.name);
+    println!("  provider: {}", provider_label(d.provider.as_deref(), d.model.as_deref()));
+    println!("  created:  {}", output::time(d.created));
+    match &d.taint {
         None => println!("  trust:    owner (only your own words in its history)"),
         Some(t) => {
-            println!(
-                "  trust:    TAINTED: {} ({})",
-                output::printable(&t.reason()),
-                output::time(t.seen.first_ms)
-            );
+            println!("  trust:    TAINTED: {} ({})", output::printable(&t.reason), output::time(t.since));
             println!("            {UNTRUSTED_TURNS}");
             println!(
-                "            start clean: `wopr session fork {name} <new> --owner-only` or `wopr session clear {name}`"
+                "            start clean: `wopr session fork {} <new> --owner-only` or `wopr session clear {}`",
+                d.name, d.name
             );
         }
     }
-    println!("  context:  {}", sessions.context_path(&name).display());
-    for line in context.lines() {
+    println!("  context:  {}", ctx.home.sessions().context_path(&SessionName::new(&d.name)?).display());
+    for line in d.context.lines() {
         println!("    {line}");
     }
     println!();
-    if messages.is_empty() {
+    if d.messages.is_empty() {
         println!("No messages yet.");
     }
-    for m in &messages {
-        print_message(m);
+    for m in &d.messages {
+        print_message(&m.message);
     }
     Ok(())
 }
 
 /// What the owner's turns in a tainted session get, in words.
 pub(crate) const UNTRUSTED_TURNS: &str = "your turns here run as that source: sandboxed, no network, no P2P tools, whatever the sandbox switch says";
-
-/// A taint as JSON: which source, its trust, since which message and when, and why in words.
-pub(crate) fn taint_json(t: &Taint) -> Value {
-    json!({
-        "source": t.seen.source, "label": t.seen.source.label(), "trust": t.trust.as_str(),
-        "sinceMessage": t.seen.first_id, "since": t.seen.first_ms, "reason": t.reason(),
-    })
-}
-
-/// A stored message as JSON, with the trust of its source.
-fn message_json(m: &HistoryMessage) -> Result<Value> {
-    let mut v = serde_json::to_value(m)?;
-    if let Value::Object(o) = &mut v {
-        o.insert("trust".into(), trust_of(&m.source).as_str().into());
-    }
-    Ok(v)
-}
 
 fn print_message(m: &HistoryMessage) {
     let marked = |who: &str| match m.source {
@@ -359,9 +272,8 @@ fn delete(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
         eprintln!("Kept {name}.");
         return Ok(());
     }
-    let removed = ctx.home.history()?.delete_session(&name)?;
-    ctx.home.sessions().delete(&name)?;
-    println!("Deleted session {name} ({removed} messages)");
+    let deleted = sessions::delete(&ctx.home, name.as_str())?;
+    println!("Deleted session {name} ({} messages)", deleted.removed);
     Ok(())
 }
 
@@ -419,7 +331,6 @@ fn clear(ctx: &Ctx, name: &str, yes: bool) -> Result<()> {
     Ok(())
 }
 
-/// What `discover profile generate` asks a session's AI.
 /// Asks `session`'s AI for profile content (an owner turn, kept in the session's history) and returns
 /// the JSON object it wrote.
 pub async fn generate_profile(ctx: &Ctx, session: &str) -> Result<serde_json::Value> {
