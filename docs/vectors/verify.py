@@ -992,6 +992,8 @@ class PeerTable:
     def __init__(self, me, joined, only, capacity):
         self.me, self.only, self.capacity = me, only, capacity
         self.topics = {t: {} for t in joined}
+        # Per topic, who withdrew and when: a profile of theirs dated at or before it lists no one.
+        self.withdrawn = {t: {} for t in joined}
 
     def offer(self, topic, msg, now_ms):
         """The table's answer, or Refused for Stale, Full and a failed check. A share is offered profile by
@@ -1009,10 +1011,12 @@ class PeerTable:
                 return {"offer": "Unchanged"}
             verify_withdraw_for(body, topic)
             del peers[author]
+            self.withdrawn[topic][author] = body["withdrawn_ms"]
             return {"offer": "Withdrawn"}
         if known is not None and known["updated_ms"] >= body["updated_ms"]:
             return {"offer": "Unchanged"}
-        if body["updated_ms"] + PEER_TTL + MAX_SKEW < now_ms:
+        withdrew = self.withdrawn[topic].get(author)
+        if body["updated_ms"] + PEER_TTL + MAX_SKEW < now_ms or (withdrew is not None and body["updated_ms"] <= withdrew):
             raise Refused("Stale")
         verify_profile_for(body, topic, now_ms)
         if known is None and len(peers) >= self.capacity:

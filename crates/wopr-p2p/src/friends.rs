@@ -31,11 +31,15 @@ use crate::{Node, P2pError};
 /// Config key of the name this node gives itself in friend requests.
 pub const KEY_FRIEND_NAME: &str = "friend.name";
 
-/// How a friend request ended.
-#[derive(Debug, Clone)]
+/// How a friend request ended (`POST /friends/requests` answers it, tagged by `status`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(tag = "status", rename_all = "kebab-case")]
 pub enum FriendOutcome {
     /// The other side's auto-accept rule matched: friends now.
-    Accepted(Friend),
+    Accepted {
+        /// The new friend.
+        friend: Friend,
+    },
     /// Delivered; it waits for the other side's owner.
     Pending {
         /// What the other side said.
@@ -178,7 +182,7 @@ impl Node {
         let reply = inner.request(&key, &hints, direct, REPLY_TIMEOUT, &mut |_| {}).await;
         match reply {
             Ok(Message::FriendAccept(accept)) => {
-                Ok(FriendOutcome::Accepted(inner.take_accept(accept, Some(key)).await?))
+                Ok(FriendOutcome::Accepted { friend: inner.take_accept(accept, Some(key)).await? })
             }
             Ok(Message::ConnectResponse { reason, .. }) => Ok(FriendOutcome::Pending { reason, line }),
             Ok(other) => Err(P2pError::Protocol {

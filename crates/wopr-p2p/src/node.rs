@@ -268,6 +268,9 @@ impl Node {
         self.inner.connected.subscribe()
     }
 
+    /// The longest one step of closing a node may take.
+    pub const CLOSE_STEP: std::time::Duration = std::time::Duration::from_secs(3);
+
     /// Stops answering, closes every connection and the endpoint, and lets the sockets go.
     pub async fn shutdown(self) {
         self.close().await;
@@ -275,14 +278,30 @@ impl Node {
 
     /// [`Node::shutdown`] for a node others may still hold: their requests end with an error; the
     /// sockets go when the last holder drops it.
+    /// Each step is bounded (withdrawals, then the router, then the endpoint, at most
+    /// [`Node::CLOSE_STEP`] each): a peer that never acknowledges cannot hold up a Ctrl+C or `daemon stop`.
     pub async fn close(&self) {
+        let bounded = |what: &'static str| {
+            move |r: Result<(), tokio::time::error::Elapsed>| {
+                if r.is_err() {
+                    tracing::warn!(what, step = ?Node::CLOSE_STEP, "closing took longer than its step; going on");
+                }
+            }
+        };
         self.retry.abort();
-        self.inner.leave_all().await;
+        bounded("withdrawing from topics")(
+            tokio::time::timeout(Self::CLOSE_STEP, self.inner.leave_all()).await,
+        );
         self.inner.pool.close_all();
-        if let Err(e) = self.router.shutdown().await {
-            tracing::debug!(%e, "router shutdown");
-        }
-        self.inner.endpoint.close().await;
+        let router = async {
+            if let Err(e) = self.router.shutdown().await {
+                tracing::debug!(%e, "router shutdown");
+            }
+        };
+        bounded("the router's shutdown")(tokio::time::timeout(Self::CLOSE_STEP, router).await);
+        bounded("closing the endpoint")(
+            tokio::time::timeout(Self::CLOSE_STEP, self.inner.endpoint.close()).await,
+        );
     }
 
     pub(crate) async fn target(&self, query: &str) -> Result<(PublicId, Vec<String>), P2pError> {

@@ -57,7 +57,7 @@ async fn an_auto_accept_rule_makes_friends_at_once_with_message_only_and_a_sessi
     let (a, b) = pair().await;
     a.home.friends().add_rule("bob|carol").unwrap();
     let outcome = b.node.friend_request(&a.id().short()).await.unwrap();
-    let FriendOutcome::Accepted(friend) = outcome else { panic!("{outcome:?}") };
+    let FriendOutcome::Accepted { friend } = outcome else { panic!("{outcome:?}") };
     assert_eq!(friend.public_key, a.id());
     check_friendship(&a, &b, "bob", "alice");
     check_friendship(&b, &a, "alice", "bob");
@@ -218,7 +218,7 @@ async fn a_friend_that_rotates_its_key_stays_a_friend_under_the_new_key() {
     let (a, b) = pair().await;
     a.home.friends().add_rule("bob").unwrap();
     let outcome = b.node.friend_request(&a.id().short()).await.unwrap();
-    assert!(matches!(outcome, FriendOutcome::Accepted(_)), "{outcome:?}");
+    assert!(matches!(outcome, FriendOutcome::Accepted { .. }), "{outcome:?}");
     let before = a.home.friends().load().unwrap().by_key(&b.id()).cloned().unwrap();
     let old = b.id();
     let (_, record) = b.home.rotate_identity(wopr_identity::RotationReason::Scheduled).unwrap();

@@ -3,6 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use wopr_p2p::FriendOutcome;
 use wopr_p2p::discovery::{DiscoverStatus, PeerView, PendingView, TopicStatus};
 use wopr_store::Friend;
 
@@ -12,8 +13,8 @@ use super::problem::HttpResult;
 use crate::service::discover as d;
 use crate::service::types::{
     ConnectReply, ConnectRequest, DecideRequest, Decided, FriendAcceptReply, FriendAcceptRequest, FriendList,
-    FriendRequestReply, FriendTarget, GenerateProfile, JoinRequest, PeersQuery, ProfileQuery, ProfileSet,
-    RuleChange, RuleRequest, SuggestedProfile, TopicChange,
+    FriendTarget, GenerateProfile, JoinRequest, PeersQuery, ProfileQuery, ProfileSet, RuleChange,
+    RuleRequest, SuggestedProfile, TopicChange,
 };
 
 /// The path of one topic.
@@ -138,11 +139,11 @@ pub async fn friends(State(http): State<Http>) -> HttpResult<Json<FriendList>> {
 
 /// Sends a signed friend request.
 #[utoipa::path(post, path = "/friends/requests", tag = "friends", request_body = FriendTarget,
-    responses((status = 200, body = FriendRequestReply)))]
+    responses((status = 200, body = FriendOutcome)))]
 pub async fn request(
     State(http): State<Http>,
     Body(req): Body<FriendTarget>,
-) -> HttpResult<Json<FriendRequestReply>> {
+) -> HttpResult<Json<FriendOutcome>> {
     Ok(Json(http.core.friend_request(&req.target).await?))
 }
 

@@ -12,8 +12,8 @@ use wopr_store::{Config, ConfigKey, Friend, Home, Source};
 
 use super::error::Kind;
 use super::types::{
-    ConnectReply, ConnectRequest, Decided, FriendAcceptReply, FriendList, FriendRequestReply, PeersQuery,
-    ProfileSet, RuleChange, SuggestedProfile, TopicChange,
+    ConnectReply, ConnectRequest, Decided, FriendAcceptReply, FriendList, PeersQuery, ProfileSet, RuleChange,
+    SuggestedProfile, TopicChange,
 };
 use super::{ApiError, ApiResult, Core};
 
@@ -85,13 +85,8 @@ pub fn decide(node: &Node, peer: &str, accept: bool) -> ApiResult<Decided> {
 }
 
 /// Sends a friend request.
-pub async fn friend_request(node: &Node, target: &str) -> ApiResult<FriendRequestReply> {
-    Ok(match node.friend_request(target).await? {
-        FriendOutcome::Accepted(friend) => FriendRequestReply::Accepted { friend },
-        FriendOutcome::Pending { reason, line } => FriendRequestReply::Pending { reason, line },
-        FriendOutcome::Posted { topic, reason, line } => FriendRequestReply::Posted { topic, reason, line },
-        FriendOutcome::Undelivered { reason, line } => FriendRequestReply::Undelivered { reason, line },
-    })
+pub async fn friend_request(node: &Node, target: &str) -> ApiResult<FriendOutcome> {
+    Ok(node.friend_request(target).await?)
 }
 
 /// Accepts a waiting request (by name or id) or a pasted `FRIEND_REQUEST` line, or takes a pasted
@@ -208,7 +203,7 @@ impl Core {
     }
 
     /// [`friend_request`] from the daemon's node.
-    pub async fn friend_request(&self, target: &str) -> ApiResult<FriendRequestReply> {
+    pub async fn friend_request(&self, target: &str) -> ApiResult<FriendOutcome> {
         friend_request(&*self.node().await?, target).await
     }
 

@@ -675,40 +675,6 @@ pub struct FriendTarget {
     pub target: String,
 }
 
-/// What became of a friend request.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(tag = "status", rename_all = "kebab-case")]
-pub enum FriendRequestReply {
-    /// Their auto-accept rule matched: friends now.
-    Accepted {
-        /// The new friend.
-        friend: wopr_store::Friend,
-    },
-    /// Delivered; it waits for their owner.
-    Pending {
-        /// What they said.
-        reason: String,
-        /// The signed request as one line, to send another way too.
-        line: String,
-    },
-    /// Not reachable directly, so posted in a topic that lists them.
-    Posted {
-        /// The topic.
-        topic: String,
-        /// Why the direct connection failed.
-        reason: String,
-        /// The request's line.
-        line: String,
-    },
-    /// Not delivered; it stays pending here.
-    Undelivered {
-        /// Why.
-        reason: String,
-        /// The request's line, to send another way.
-        line: String,
-    },
-}
-
 /// `POST /friends/accept`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

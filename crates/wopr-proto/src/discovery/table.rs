@@ -77,6 +77,10 @@ pub struct PeerTable {
     only: Option<HashSet<PublicId>>,
     capacity: usize,
     topics: BTreeMap<String, HashMap<PublicId, PeerEntry>>,
+    /// Per topic, the authors that withdrew and when they said they did: a profile of theirs from
+    /// before that (a neighbour relaying what it had not yet seen withdrawn) lists no one. Kept as
+    /// long as such a profile could still be fresh, at most `capacity` per topic.
+    withdrawn: BTreeMap<String, HashMap<PublicId, u64>>,
 }
 
 impl PeerTable {
@@ -87,7 +91,7 @@ impl PeerTable {
 
     /// An empty table listing at most `capacity` peers per topic.
     pub fn with_capacity(me: PublicId, capacity: usize) -> PeerTable {
-        PeerTable { me, only: None, capacity, topics: BTreeMap::new() }
+        PeerTable { me, only: None, capacity, topics: BTreeMap::new(), withdrawn: BTreeMap::new() }
     }
 
     /// Layer 2: list only these keys (`None`: everyone). Listed peers outside it are dropped now.
@@ -107,6 +111,7 @@ impl PeerTable {
 
     /// Stops listing `topic`; returns the peers it held.
     pub fn leave(&mut self, topic: &str) -> Vec<PublicId> {
+        self.withdrawn.remove(topic);
         self.topics.remove(topic).map(|p| p.into_keys().collect()).unwrap_or_default()
     }
 
@@ -139,12 +144,17 @@ impl PeerTable {
     fn offer_profile(&mut self, topic: &str, profile: &Profile, now_ms: u64) -> Offer {
         let capacity = self.capacity;
         let author = profile.author;
-        let Some(peers) = self.listing(topic, &author) else { return Offer::Ignored };
+        if self.listing(topic, &author).is_none() {
+            return Offer::Ignored;
+        }
+        let withdrew = self.withdrawn.get(topic).and_then(|w| w.get(&author)).copied();
+        let Some(peers) = self.topics.get_mut(topic) else { return Offer::Ignored };
         let known = peers.get(&author);
         if known.is_some_and(|e| e.profile.updated_ms >= profile.updated_ms) {
             return Offer::Unchanged;
         }
-        if profile.updated_ms.saturating_add(PEER_TTL_MS + MAX_SKEW_MS) < now_ms {
+        let too_old = profile.updated_ms.saturating_add(PEER_TTL_MS + MAX_SKEW_MS) < now_ms;
+        if too_old || withdrew.is_some_and(|at| profile.updated_ms <= at) {
             return Offer::Stale;
         }
         if let Err(e) = profile.verify_for(topic, now_ms) {
@@ -172,6 +182,13 @@ impl PeerTable {
             return Offer::Refused(e);
         }
         peers.remove(&w.author);
+        let tombstones = self.withdrawn.entry(topic.to_string()).or_default();
+        if tombstones.len() >= self.capacity
+            && let Some(oldest) = tombstones.iter().min_by_key(|(_, at)| **at).map(|(k, _)| *k)
+        {
+            tombstones.remove(&oldest);
+        }
+        tombstones.insert(w.author, w.withdrawn_ms);
         Offer::Withdrawn
     }
 
@@ -187,6 +204,9 @@ impl PeerTable {
 
     /// Drops peers silent for longer than [`PEER_TTL_MS`]; returns them with their topic.
     pub fn expire(&mut self, now_ms: u64) -> Vec<(String, PublicId)> {
+        for tombstones in self.withdrawn.values_mut() {
+            tombstones.retain(|_, at| at.saturating_add(PEER_TTL_MS + MAX_SKEW_MS) >= now_ms);
+        }
         let mut gone = Vec::new();
         for (topic, peers) in &mut self.topics {
             peers.retain(|key, e| {
@@ -330,6 +350,24 @@ mod tests {
         let bye = TopicMessage::Withdraw(Withdraw::new(&id(2), "coffee", NOW + 20));
         assert_eq!(t.offer("coffee", &bye, NOW), Offer::Withdrawn);
         assert_eq!(t.peers(None).count(), 0);
+    }
+
+    #[test]
+    fn a_withdrawn_profile_relayed_again_does_not_list_its_author_but_a_newer_one_does() {
+        let mut t = table();
+        let last = announce(&id(2), "{}", NOW + 10);
+        t.offer("coffee", &last, NOW);
+        let bye = TopicMessage::Withdraw(Withdraw::new(&id(2), "coffee", NOW + 20));
+        assert_eq!(t.offer("coffee", &bye, NOW + 20), Offer::Withdrawn);
+        // A neighbour that had not heard the withdrawal yet shares the author's last profile.
+        assert_eq!(t.offer("coffee", &last, NOW + 30), Offer::Stale);
+        assert_eq!(t.peers(None).count(), 0, "a withdrawn peer came back from a relayed old profile");
+        // The author joins again later: its new profile lists it.
+        assert_eq!(t.offer("coffee", &announce(&id(2), "{}", NOW + 40), NOW + 40), Offer::New);
+        // Tombstones go with the lifetime of what they refuse.
+        t.offer("coffee", &bye, NOW + 40);
+        t.expire(NOW + 20 + PEER_TTL_MS + MAX_SKEW_MS + 1);
+        assert!(t.withdrawn.values().all(HashMap::is_empty), "tombstones outlived the profiles they refuse");
     }
 
     #[test]

@@ -5,7 +5,8 @@
 use anyhow::Result;
 use wopr_daemon::ipc::{FriendOp, Request};
 use wopr_daemon::service::discover as service;
-use wopr_daemon::service::types::{FriendAcceptReply, FriendRequestReply};
+use wopr_daemon::service::types::FriendAcceptReply;
+use wopr_p2p::FriendOutcome;
 use wopr_store::Friend;
 
 use super::Ctx;
@@ -18,8 +19,7 @@ pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
     match cmd {
         FriendCmd::Request { target, json } => {
             let op = FriendOp::Request { target: target.clone() };
-            let reply: FriendRequestReply =
-                rt.block_on(dispatch_as(ctx, Request::Friend(op), &mut |_| {}))?;
+            let reply: FriendOutcome = rt.block_on(dispatch_as(ctx, Request::Friend(op), &mut |_| {}))?;
             if json {
                 return output::json(&reply);
             }
@@ -87,17 +87,17 @@ pub fn run(ctx: &Ctx, cmd: FriendCmd) -> Result<()> {
     }
 }
 
-fn print_request(target: &str, reply: &FriendRequestReply) {
+fn print_request(target: &str, reply: &FriendOutcome) {
     match reply {
-        FriendRequestReply::Accepted { friend } => {
+        FriendOutcome::Accepted { friend } => {
             let line =
                 format!("Friends with {} ({}): their rule accepted you.", friend.name, friend.short_id);
             println!("{}", printable(&line));
         }
-        FriendRequestReply::Pending { reason, .. } => {
+        FriendOutcome::Pending { reason, .. } => {
             println!("{}", printable(&format!("Request delivered to {target}: {reason}")));
         }
-        FriendRequestReply::Posted { topic, reason, line } => {
+        FriendOutcome::Posted { topic, reason, line } => {
             println!(
                 "{}",
                 printable(&format!(
@@ -107,7 +107,7 @@ fn print_request(target: &str, reply: &FriendRequestReply) {
             );
             println!("{}", printable(line));
         }
-        FriendRequestReply::Undelivered { reason, line } => {
+        FriendOutcome::Undelivered { reason, line } => {
             let note = format!(
                 "Could not deliver it now ({reason}). It stays pending; you can also send them this line:"
             );

@@ -144,6 +144,15 @@ pub fn topic_messages<'a>(world: &World, identities: &'a Value) -> Cases<'a> {
     let relisted = bob.clone().after(TOPIC, announce(&much_later), bye_at + 1);
     c.add("a_withdrawal_older_than_the_profile", relisted.offer(TOPIC, &bye, bye_at + 1), Accepted);
     c.add("a_withdrawal_of_no_one_listed", bob.offer(TOPIC, &bye, bye_at), Accepted);
+    // A neighbour relaying the profile it had before the withdrawal lists no one again.
+    let withdrawn = listed.clone().after(TOPIC, bye.clone(), bye_at);
+    c.add(
+        "a_profile_from_before_its_authors_withdrawal",
+        withdrawn.offer(TOPIC, &genuine, bye_at + 1),
+        Fails("Stale", None),
+    );
+    let back = announce(&alice_profile(&[TOPIC], PROFILE_CONTENT, bye_at + 1));
+    c.add("a_profile_after_its_authors_withdrawal", withdrawn.offer(TOPIC, &back, bye_at + 1), Accepted);
     let mut forged_bye = world.withdraw.clone();
     forged_bye.signature = next.sign(WITHDRAW_DOMAIN, &forged_bye.signed_bytes());
     let forged_bye = withdrawal(&forged_bye);
