@@ -22,6 +22,7 @@ pub mod lifecycle;
 mod server;
 pub mod service;
 pub mod token;
+mod trim;
 mod turn_limits;
 
 pub use backend::AgentBackend;

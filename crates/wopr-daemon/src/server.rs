@@ -88,6 +88,12 @@ pub async fn run(home: Home) -> Result<(), DaemonError> {
         None => None,
     };
     write_atomic(&lifecycle::pid_path(&home), format!("{}\n", std::process::id()).as_bytes())?;
+    // Idle from here on: what start-up ran need not stay mapped.
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let released = tokio::task::spawn_blocking(crate::trim::release_startup_pages).await.unwrap_or(0);
+        tracing::debug!(released, "start-up pages let go");
+    });
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| io("installing the SIGTERM handler", e))?;
