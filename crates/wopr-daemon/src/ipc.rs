@@ -175,18 +175,6 @@ pub enum FriendOp {
         /// The friend's name or id.
         query: String,
     },
-    /// Friends, requests waiting either way, auto-accept rules.
-    List,
-    /// Add an auto-accept rule.
-    AddRule {
-        /// `*`, a name, or `a|b`.
-        pattern: String,
-    },
-    /// Remove an auto-accept rule.
-    RemoveRule {
-        /// The rule.
-        pattern: String,
-    },
 }
 
 /// The answer to [`Request::Inject`]: how the peer ended it.

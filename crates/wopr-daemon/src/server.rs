@@ -172,28 +172,26 @@ fn api_error(e: ApiError) -> Reply {
     Reply::of::<()>(Err(e))
 }
 
-fn ok<T: serde::Serialize>(v: Result<T, ApiError>) -> Reply {
-    Reply::of(v)
-}
-
 async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) -> Reply {
     match req {
-        Request::Rotate { reason } => return ok(core.rotate(&reason).await),
+        Request::Rotate { reason } => return Reply::of(core.rotate(&reason).await),
         Request::Stop => {
             core.request_stop();
             return Reply::Ok(json!({"stopping": true}));
         }
-        Request::Status => return ok(core.status().await),
+        Request::Status => return Reply::of(core.status().await),
         Request::Token { rotate } => {
             let c = core.credentials();
             let token = if rotate { c.rotate().map_err(ApiError::from) } else { Ok(c.token()) };
-            return ok(token.map(|token| TokenReply { token, api: core.api_address().map(str::to_string) }));
+            return Reply::of(
+                token.map(|token| TokenReply { token, api: core.api_address().map(str::to_string) }),
+            );
         }
         Request::UiLogin => {
             return match core.api_address() {
                 Some(api) => {
                     let code = core.credentials().logins.new_code();
-                    ok(Ok(LoginLink { url: format!("{api}/login?code={code}") }))
+                    Reply::of(Ok(LoginLink { url: format!("{api}/login?code={code}") }))
                 }
                 None => api_error(ApiError::failure(
                     "the daemon's HTTP API is off (daemon.bind is `off`): set daemon.bind and restart the daemon",
@@ -219,7 +217,7 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
         Err(e) => return api_error(e),
     };
     match req {
-        Request::Hints => ok(Ok(Hints { hints: node.addr_hints() })),
+        Request::Hints => Reply::of(Ok(Hints { hints: node.addr_hints() })),
         Request::Claim { token } => match node.claim(&token).await {
             Ok(peer) => Reply::Ok(serde_json::to_value(peer).unwrap_or_default()),
             Err(e) => p2p_error(e),
@@ -229,13 +227,15 @@ async fn handle(core: &Core, req: Request, tx: &mpsc::UnboundedSender<Reply>) ->
                 let _ = tx.send(Reply::Delta(d.to_string()));
             });
             match result.await {
-                Ok(status) => ok(Ok(InjectStatus { status: crate::service::status_word(status).into() })),
+                Ok(status) => {
+                    Reply::of(Ok(InjectStatus { status: crate::service::status_word(status).into() }))
+                }
                 Err(e) => p2p_error(e),
             }
         }
-        Request::Revoke { peer } => ok(core.revoke(&peer).await),
+        Request::Revoke { peer } => Reply::of(core.revoke(&peer).await),
         Request::Discover(op) => crate::discover::handle(&node, op).await,
-        Request::Friend(op) => crate::friend::handle(core.home(), &node, op).await,
+        Request::Friend(op) => crate::friend::handle(&node, op).await,
         Request::NetReport { peer, wait } => {
             let peer = match peer.as_deref().map(PublicId::parse).transpose() {
                 Ok(p) => p,

@@ -21,7 +21,7 @@ pub async fn dispatch(
     }
     let node = start_node(ctx).await?;
     if let Request::Friend(op) = request {
-        let reply = wopr_daemon::friend::handle(&ctx.home, &node, op).await;
+        let reply = wopr_daemon::friend::handle(&node, op).await;
         node.shutdown().await;
         return match reply {
             wopr_daemon::ipc::Reply::Ok(v) => Ok(v),

@@ -6,6 +6,8 @@ use anyhow::{Result, anyhow};
 use serde_json::json;
 use wopr_agent::policy::{SessionTools, Source, session_taint, tainted_workspace};
 use wopr_agent::{TurnError, TurnEvent, run_turn};
+use wopr_daemon::service::sessions;
+use wopr_daemon::service::types::{CreateSession, SetProvider};
 use wopr_providers::ProviderName;
 use wopr_store::{HistoryMessage, MessageStatus, Role, SessionName};
 
@@ -13,8 +15,6 @@ use super::Ctx;
 use crate::cli::{OnOff, SessionCmd};
 use crate::exit::{Exit, INTERRUPTED, Status};
 use crate::output;
-use wopr_daemon::service::sessions;
-use wopr_daemon::service::types::{CreateSession, SetProvider};
 
 pub fn run(ctx: &Ctx, cmd: SessionCmd) -> Result<()> {
     match cmd {
